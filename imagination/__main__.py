@@ -1,0 +1,3 @@
+from imagination.cli import main
+
+raise SystemExit(main())

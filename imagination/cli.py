@@ -1,0 +1,191 @@
+"""`python -m imagination`: imagine, score and models.
+
+Every mistake a user can make ends as one line on stderr and exit status 2, with nothing written;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+from imagination.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is reported in one line like every other user error."""
+
+    def error(self, message: str):
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w]+", "-", text, flags=re.UNICODE).strip("-")[:40] or "image"
+
+
+def _output_paths(out: str | None, prompts: list[str], seed: int) -> list[Path]:
+    """One path per image: --out for a single prompt, --out with -1, -2 ... for several."""
+    from imagination.io import check_writable
+
+    if out is None:
+        Path("outputs").mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return [check_writable(Path("outputs") / f"{stamp}-{_slug(p)}-{seed}.png") for p in prompts]
+    path = check_writable(out)
+    if len(prompts) == 1:
+        return [path]
+    return [check_writable(path.with_name(f"{path.stem}-{i + 1}{path.suffix}")) for i in range(len(prompts))]
+
+
+def _parse_model_prompts(items: list[str]) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for item in items:
+        model, sep, text = item.partition("=")
+        if not sep or not model.strip() or not text.strip():
+            raise UserError(f"--prompt-for expects MODEL=TEXT, got '{item}'")
+        result.setdefault(model.strip(), []).append(text.strip())
+    return result
+
+
+def cmd_imagine(args) -> int:
+    from tqdm import tqdm
+
+    from imagination.io import save_png
+    from imagination.pipeline import ImagineSettings, Run
+
+    if any(not p.strip() for p in args.prompt):
+        raise UserError("the prompt is empty: type some text, e.g. 'snowy mountains at night'")
+    settings = ImagineSettings(
+        prompts=args.prompt, models=args.model, model_prompts=_parse_model_prompts(args.prompt_for),
+        negative=args.negative, canvas=args.canvas, vqgan=args.vqgan, steps=args.steps, size=args.size,
+        seed=args.seed, lr=args.lr, cutn=args.cutn, cut_pow=args.cut_pow,
+        augmentations=tuple(a for a in args.augment.split(",") if a), tv_weight=args.tv_weight,
+        loss=args.loss, init_image=args.init_image, image_prompts=args.image_prompt,
+        share_init=not args.independent_init, device=args.device, precision=args.precision,
+    )
+    paths = _output_paths(args.out, args.prompt, args.seed)  # fail before the run, not after it
+    run = Run(settings)
+    previous = signal.signal(signal.SIGINT, lambda *_: run.stop())  # Ctrl-C keeps the image so far
+    try:
+        bar = tqdm(total=settings.steps, unit="step", disable=args.quiet, file=sys.stderr)
+        for event in run:
+            if not event.done:
+                best = max((s.max().item() for s in event.similarity.values()), default=0.0)
+                bar.set_postfix(similarity=f"{best:.3f}", loss=f"{event.loss.item():.3f}")
+                bar.update(1)
+        bar.close()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    result = run.result
+    for image, path, meta in zip(result.images, paths, result.metadata):
+        save_png(image, path, meta)
+        scores = "  ".join(f"{m}: " + ", ".join(f"{t}={v:.3f}" for t, v in s.items())
+                           for m, s in meta["similarity"].items())
+        print(f"{path}  {scores}")
+    if result.stopped:
+        print(f"stopped after {result.steps} of {settings.steps} steps", file=sys.stderr)
+    return 0
+
+
+def cmd_score(args) -> int:
+    from imagination.io import load_image
+    from imagination.pipeline import score
+
+    image = load_image(args.image)
+    similarities = score(image[None], args.text, args.model, device=args.device)[0]
+    if args.json:
+        print(json.dumps([{"text": t, "similarity": round(s, 6)} for t, s in zip(args.text, similarities)],
+                         ensure_ascii=False))
+    else:
+        for text, value in zip(args.text, similarities):
+            print(f"{value:.4f}  {text}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from imagination.models import registry
+
+    rows = registry.status()
+    chosen = {}
+    for family in registry.FAMILIES:
+        try:
+            chosen[family] = registry.resolve(family).name
+        except UserError:
+            chosen[family] = None
+    if args.json:
+        print(json.dumps({"models": rows, "families": chosen}, ensure_ascii=False, indent=2))
+        return 0
+    for row in rows:
+        state = "ready  " if row["ready"] else "missing"
+        demo = " (demo)" if row["demo"] else ""
+        print(f"{state}  {row['name']:<32} {row['kind']:<6} {row['description']}{demo}")
+        if not row["ready"]:
+            print(f"         put: {'; '.join(row['missing'])}\n         from: {row['source']}")
+    print("\nfamilies: " + ", ".join(f"{f} -> {n or 'nothing available'}" for f, n in chosen.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from imagination.augment import AUGMENTATIONS
+    from imagination.pipeline import CANVASES
+
+    parser = _Parser(prog="imagination", description="What image-text models imagine when they read a text.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("imagine", help="optimise an image (or one per prompt) toward a text")
+    p.add_argument("prompt", nargs="+", help="text, weighted parts allowed: 'snowy mountains:1|night:-0.5'; "
+                                             "several prompts are optimised together, one image each")
+    p.add_argument("--model", action="append", help="clip, brivl, chinese-clip or an exact name from "
+                   "'imagination models'; repeat for an ensemble (default: brivl for Chinese, else clip)")
+    p.add_argument("--prompt-for", action="append", default=[], metavar="MODEL=TEXT",
+                   help="a model's own prompt in its language, once per image (ensembles)")
+    p.add_argument("--negative", default="", help="what the image should not look like ('a|b:0.5')")
+    p.add_argument("--canvas", choices=CANVASES, default="vqgan",
+                   help="vqgan tokens, pixels (Fourier) or plain (the paper's noise image)")
+    p.add_argument("--vqgan", default="vqgan", help="which VQGAN decodes the vqgan canvas")
+    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--size", type=int, default=128, help="image side in pixels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=None, help="Adam step size (default: 0.1 vqgan, 0.05 pixels)")
+    p.add_argument("--cutn", type=int, default=32, help="random cutouts per image per step")
+    p.add_argument("--cut-pow", type=float, default=1.0, help=">1 favours small cutouts, <1 large ones")
+    p.add_argument("--augment", default=",".join(AUGMENTATIONS), help=f"comma list from {','.join(AUGMENTATIONS)}")
+    p.add_argument("--tv-weight", type=float, default=0.0, help="total-variation smoothness prior")
+    p.add_argument("--loss", choices=("spherical", "cosine"), default="spherical")
+    p.add_argument("--init-image", help="start from this image instead of noise")
+    p.add_argument("--image-prompt", action="append", default=[], help="an image whose embedding is a target")
+    p.add_argument("--independent-init", action="store_true", help="each image gets its own starting noise")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--out", help="PNG path (several prompts: PATH-1.png, PATH-2.png ...); default outputs/")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_imagine)
+
+    p = sub.add_parser("score", help="cosine similarity of an image to one or more texts")
+    p.add_argument("image")
+    p.add_argument("text", nargs="+")
+    p.add_argument("--model", default="clip")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help='print [{"text": ..., "similarity": ...}]')
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("models", help="every known model, and whether its files are present")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR

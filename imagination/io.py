@@ -1,0 +1,90 @@
+"""Images in and out: tensors <-> PIL, and PNGs that carry the settings that made them.
+
+A PNG written here holds a JSON text chunk "imagination" with every setting of the run, so an image
+found later can be re-run or varied (the studio's gallery reads it back). Writes go to a temporary
+file that is renamed into place, so a failed or interrupted write never leaves half a PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+from imagination.errors import UserError
+
+METADATA_KEY = "imagination"
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """(3, H, W) in [0, 1] -> RGB PIL image."""
+    array = (image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round()
+    return Image.fromarray(array.astype(np.uint8))
+
+
+def to_tensor(image: Image.Image, size: int | None = None) -> torch.Tensor:
+    """PIL image -> (3, size, size) in [0, 1] (resized to a square when size is given)."""
+    image = image.convert("RGB")
+    if size is not None and image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BICUBIC)
+    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255
+
+
+def load_image(path: str | Path, size: int | None = None) -> torch.Tensor:
+    """Read an image file a user named; a clear UserError when it is missing or not an image."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"image not found: {path}")
+    try:
+        with Image.open(path) as image:
+            return to_tensor(image, size)
+    except (UnidentifiedImageError, OSError) as error:
+        raise UserError(f"{path} is not a readable image ({error.__class__.__name__})") from None
+
+
+def check_writable(path: str | Path) -> Path:
+    """Fail before a long run, not after it, when the output cannot be written."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserError(f"output {path} is a folder: give a file name such as {path / 'image.png'}")
+    if not folder.is_dir():
+        raise UserError(f"output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"output folder {folder} is not writable")
+    if path.suffix.lower() != ".png":
+        raise UserError(f"output {path} must end in .png (the settings are stored in PNG metadata)")
+    return path
+
+
+def save_png(image: torch.Tensor | Image.Image, path: str | Path, metadata: dict | None = None) -> Path:
+    """Write atomically a PNG with `metadata` as JSON in its "imagination" text chunk."""
+    path = Path(path)
+    pil = image if isinstance(image, Image.Image) else to_pil(image)
+    info = PngImagePlugin.PngInfo()
+    if metadata is not None:
+        info.add_text(METADATA_KEY, json.dumps(metadata, ensure_ascii=False))
+    handle, temporary = tempfile.mkstemp(suffix=".png.part", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            pil.save(stream, format="PNG", pnginfo=info)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The settings stored by `save_png`, or {} for a PNG made elsewhere."""
+    try:
+        with Image.open(path) as image:
+            raw = image.text.get(METADATA_KEY) if hasattr(image, "text") else None
+    except (UnidentifiedImageError, OSError):
+        raise UserError(f"{path} is not a readable image") from None
+    return json.loads(raw) if raw else {}

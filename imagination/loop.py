@@ -1,0 +1,86 @@
+"""The optimisation loop: Adam on the canvas, the encoders frozen, as a generator of progress events.
+
+It does no I/O and holds no thread-local torch state (grad mode, autocast) across a `yield`:
+each step enters its own contexts, because a web server may resume a generator on another thread.
+It never calls `.item()` inside a step, so on CUDA a step queues its kernels without waiting for
+the GPU; whoever reads a `Progress` value pays for that synchronisation, and only then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import torch
+
+from imagination.augment import Cutouts
+from imagination.canvases.base import Canvas
+from imagination.objectives import Objective
+
+
+@dataclass
+class Progress:
+    """One event per step, plus a final one with `done=True` and the finished images."""
+
+    step: int
+    steps: int
+    loss: torch.Tensor  # scalar, detached
+    similarity: dict[str, torch.Tensor]  # encoder name -> (B, P) mean cutout cosine per image and target
+    elapsed: float  # seconds since the first step began
+    images: torch.Tensor | None = None  # (B, 3, H, W) on CPU in [0, 1] on preview steps and at the end
+    done: bool = False
+    stopped: bool = False  # True when the caller stopped the run early
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def it_per_s(self) -> float:
+        return self.step / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def autocast_for(device: torch.device, precision: str):
+    """bf16 autocast on CUDA by default ("auto"), on CPU only when asked ("bf16"); else nothing."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def optimise(
+    canvas: Canvas,
+    objective: Objective,
+    cutouts: Cutouts,
+    *,
+    steps: int,
+    lr: float,
+    preview_every: int = 10,
+    precision: str = "auto",
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[Progress]:
+    """Run `steps` Adam steps; yield after every step (so a caller can stop within one step)."""
+    parameters = [p for p in canvas.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(parameters, lr=lr)
+    device = parameters[0].device
+    start, step, stopped = time.perf_counter(), 0, False
+    loss, report = torch.zeros(()), {}
+    for step in range(1, steps + 1):
+        if should_stop is not None and should_stop():
+            step, stopped = step - 1, True
+            break
+        preview = step == 1 or step % preview_every == 0
+        images, loss, report = _step(canvas, objective, cutouts, optimizer, autocast_for(device, precision))
+        yield Progress(step, steps, loss, report, time.perf_counter() - start,
+                       images=images.float().cpu() if preview else None)
+    with torch.no_grad():
+        final = canvas().float().cpu()
+    yield Progress(step, steps, loss, report, time.perf_counter() - start, images=final, done=True, stopped=stopped)
+
+
+def _step(canvas, objective, cutouts, optimizer, autocast) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    with torch.enable_grad(), autocast:
+        images = canvas()  # (B, 3, H, W)
+        loss, report = objective(images, cutouts(images))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return images.detach(), loss.detach(), report

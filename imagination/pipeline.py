@@ -1,0 +1,236 @@
+"""From names and numbers to a running imagination: the one entry point of the CLI and the studio.
+
+`Run(settings)` validates everything and loads what it needs *before* the first step (so mistakes
+surface at once, as `UserError`), then iterating it yields `Progress` events; `run.result` holds
+the finished images, their final similarities and the metadata that reproduces them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+
+import imagination
+from imagination.augment import AUGMENTATIONS, Cutouts
+from imagination.canvases.pixels import FourierCanvas, PlainCanvas
+from imagination.errors import UserError
+from imagination.io import load_image
+from imagination.loop import Progress, optimise
+from imagination.models import registry
+from imagination.objectives import ChannelTarget, Objective, Targets, WeightedText, parse_prompt
+
+CANVASES = ("vqgan", "pixels", "plain")
+DEFAULT_LR = {"vqgan": 0.1, "pixels": 0.05, "plain": 0.05}
+MAX_BATCH = 64
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def reads_chinese(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+@dataclass
+class Neuron:
+    """A channel of an image-tower layer to maximise, optionally next to the text prompts."""
+
+    model: str
+    layer: str
+    channel: int
+    weight: float = 1.0
+
+
+@dataclass
+class ImagineSettings:
+    """Everything that determines a run; stored in each PNG so the image can be made again."""
+
+    prompts: list[str]  # one per image; each may be weighted: "snowy mountains:1|night:-0.5"
+    models: list[str] | None = None  # None: BriVL for Chinese prompts, CLIP otherwise
+    model_prompts: dict[str, list[str]] = field(default_factory=dict)  # per-model prompts (other language)
+    negative: str = ""
+    canvas: str = "vqgan"  # vqgan | pixels (Fourier) | plain (the paper's noise image)
+    vqgan: str = "vqgan"
+    steps: int = 150
+    size: int = 128
+    seed: int = 0
+    lr: float | None = None  # None: the canvas's default
+    cutn: int = 32
+    cut_pow: float = 1.0
+    augmentations: tuple[str, ...] = AUGMENTATIONS
+    tv_weight: float = 0.0
+    loss: str = "spherical"
+    init_image: str | None = None
+    image_prompts: list[str] = field(default_factory=list)
+    image_prompt_weight: float = 1.0
+    neuron: Neuron | None = None
+    share_init: bool = True  # every image starts from the same canvas: one style across a sequence
+    preview_every: int = 10
+    device: str = "auto"
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU | fp32 | bf16
+
+    def validated(self) -> "ImagineSettings":
+        """Check every field a user can get wrong; return a copy with defaults filled in."""
+        if not self.prompts and self.neuron is None and not self.image_prompts:
+            raise UserError("the prompt is empty: type some text, e.g. 'snowy mountains at night'")
+        if len(self.prompts) > MAX_BATCH:
+            raise UserError(f"{len(self.prompts)} prompts in one run: at most {MAX_BATCH}")
+        for name, value, low, high in [("steps", self.steps, 1, 100_000), ("size", self.size, 16, 2048),
+                                       ("cutn", self.cutn, 1, 512), ("preview_every", self.preview_every, 1, 10_000)]:
+            if not isinstance(value, int) or not low <= value <= high:
+                raise UserError(f"{name} must be a whole number from {low} to {high}, got {value}")
+        if self.canvas not in CANVASES:
+            raise UserError(f"unknown canvas '{self.canvas}': choose one of {', '.join(CANVASES)}")
+        lr = DEFAULT_LR[self.canvas] if self.lr is None else self.lr
+        if not 0 < lr <= 10:
+            raise UserError(f"lr must be above 0 and at most 10, got {lr}")
+        if not 0.1 <= self.cut_pow <= 10:
+            raise UserError(f"cut power must be from 0.1 to 10, got {self.cut_pow}")
+        unknown = set(self.augmentations) - set(AUGMENTATIONS)
+        if unknown:
+            raise UserError(f"unknown augmentation {sorted(unknown)[0]}: choose from {', '.join(AUGMENTATIONS)}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise UserError(f"precision must be auto, fp32 or bf16, got {self.precision}")
+        models = self.models or (["brivl"] if any(map(reads_chinese, self.prompts)) else ["clip"])
+        for model, prompts in self.model_prompts.items():
+            if len(prompts) != len(self.prompts):
+                raise UserError(f"{len(prompts)} prompts for {model} but {len(self.prompts)} images")
+        return replace(self, models=list(models), lr=lr, augmentations=tuple(self.augmentations))
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device '{name}': use auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("device cuda was asked for but no CUDA GPU is available: use --device cpu")
+    return device
+
+
+@dataclass
+class Result:
+    images: torch.Tensor  # (B, 3, H, W) in [0, 1], on CPU
+    similarity: dict[str, list[dict[str, float]]]  # model -> per image {target label: cosine}
+    tokens: list | None  # VQGAN token grids (B, h, w) as nested lists, else None
+    metadata: list[dict]  # per image: everything that reproduces it, plus its final scores
+    steps: int
+    seconds: float
+    stopped: bool
+
+
+class Run:
+    """One imagination run. Construction loads and validates; iteration optimises."""
+
+    def __init__(self, settings: ImagineSettings):
+        self.settings = s = settings.validated()
+        self.device = pick_device(s.device)
+        self.encoders = {name: self._load_encoder(name) for name in s.models}
+        batch = max(len(s.prompts), 1)
+        negatives = parse_prompt(s.negative, allow_empty=True)
+        image_targets = [(f"image:{p}", load_image(p), s.image_prompt_weight) for p in s.image_prompts]
+        targets = []
+        for name, encoder in self.encoders.items():
+            texts = s.model_prompts.get(name, s.prompts)
+            per_image = [parse_prompt(t) for t in texts] or [[]]
+            if any(per_image) or negatives or image_targets:
+                targets.append(Targets.from_prompts(encoder, per_image, negatives, image_targets))
+        channels = []
+        if s.neuron is not None:
+            encoder = self.encoders.get(s.neuron.model) or self._load_encoder(s.neuron.model)
+            channels.append(ChannelTarget(encoder, s.neuron.layer, s.neuron.channel, s.neuron.weight))
+        self.objective = Objective(targets, channels, s.tv_weight, s.loss)
+        self.canvas = self._make_canvas(batch)
+        self.cutouts = Cutouts(self.objective.cut_size, s.cutn, s.cut_pow, s.augmentations,
+                               generator=torch.Generator(self.device).manual_seed(s.seed + 1))
+        self._stop = False
+        self.result: Result | None = None
+
+    def _load_encoder(self, name: str):
+        model = registry.load(name, str(self.device))
+        if registry.resolve(name).kind == "vqgan":
+            raise UserError(f"'{name}' is a VQGAN, not an image-text model: use it with --vqgan")
+        return model
+
+    def _make_canvas(self, batch: int):
+        s = self.settings
+        generator = torch.Generator().manual_seed(s.seed)
+        init = load_image(s.init_image, s.size) if s.init_image else None
+        if s.canvas == "vqgan":
+            from imagination.canvases.vqgan import VQGANCanvas
+
+            vqgan = registry.load(s.vqgan, "cpu")
+            if registry.resolve(s.vqgan).kind != "vqgan":
+                raise UserError(f"'{s.vqgan}' is not a VQGAN: choose one of {', '.join(registry.FAMILIES['vqgan'])}")
+            init_images = init[None].expand(batch, -1, -1, -1) if init is not None else None
+            canvas = VQGANCanvas(vqgan, batch, s.size, generator=generator, init_images=init_images)
+        else:
+            kind = FourierCanvas if s.canvas == "pixels" else PlainCanvas
+            canvas = kind(batch, s.size, generator=generator)
+            if init is not None:
+                for index in range(batch):
+                    canvas.set_image(index, init)
+        if s.share_init and init is None:
+            canvas.share_first()
+        return canvas.to(self.device)
+
+    def stop(self) -> None:
+        """Ask the run to end after the current step; the images so far are kept."""
+        self._stop = True
+
+    def __iter__(self):
+        s = self.settings
+        try:
+            for event in optimise(self.canvas, self.objective, self.cutouts, steps=s.steps, lr=s.lr,
+                                  preview_every=s.preview_every, precision=s.precision,
+                                  should_stop=lambda: self._stop):
+                if event.done:
+                    self.result = self._finish(event)
+                yield event
+        finally:
+            self.objective.close()
+
+    def _finish(self, event: Progress) -> Result:
+        images = event.images
+        similarity = {}
+        with torch.no_grad():
+            for t in self.objective.targets:
+                scores = t.encoder.encode_image(images.to(self.device)) @ t.embeddings.T  # (B, P)
+                similarity[t.encoder.name] = [dict(zip(t.labels, row)) for row in scores.tolist()]
+        tokens = self.canvas.tokens().tolist() if hasattr(self.canvas, "tokens") else None
+        record = self.describe()
+        record.update(steps_done=event.step, stopped=event.stopped, seconds=round(event.elapsed, 2))
+        metadata = []
+        for b in range(images.shape[0]):
+            item = dict(record, image_index=b)
+            if self.settings.prompts:
+                item["prompt"] = self.settings.prompts[b]
+            item["similarity"] = {m: {k: round(v, 4) for k, v in rows[b].items()} for m, rows in similarity.items()}
+            metadata.append(item)
+        return Result(images, similarity, tokens, metadata, event.step, event.elapsed, event.stopped)
+
+    def describe(self) -> dict:
+        """The settings with every default and model name resolved, plus the library version."""
+        record = asdict(self.settings)
+        record["models"] = [e.name for e in self.encoders.values()]
+        if self.settings.canvas == "vqgan":
+            record["vqgan"] = registry.resolve(self.settings.vqgan).name
+        record["cut_size"] = self.objective.cut_size
+        record["device"] = str(self.device)
+        record["version"] = imagination.__version__
+        record["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        return record
+
+
+def score(images: torch.Tensor, texts: list[str], model: str, device: str = "cpu") -> list[list[float]]:
+    """Cosine similarity of each image (B, 3, H, W) in [0, 1] to each text: (B, N) nested lists."""
+    texts = [t.strip() for t in texts]
+    if not texts or not all(texts):
+        raise UserError("give at least one non-empty text to score against")
+    encoder = registry.load(model, device)
+    if registry.resolve(model).kind == "vqgan":
+        raise UserError(f"'{model}' is a VQGAN and cannot score text: choose clip or brivl")
+    return encoder.similarity(images.to(device), texts).tolist()
