@@ -1,0 +1,105 @@
+"""`python -m imagination` as a user meets it: files written, one-line errors, exit status 2."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imagination.cli import main
+from imagination.io import read_metadata
+
+pytestmark = pytest.mark.usefixtures("tiny_checkpoints")
+FAST = ["--size", "32", "--cutn", "4", "--steps", "3"]
+
+
+def test_imagine_writes_a_png_with_its_settings(tmp_path, capsys):
+    out = tmp_path / "snow.png"
+    assert main(["imagine", "snowy mountains", "--canvas", "pixels", "--seed", "7", "--out", str(out), *FAST]) == 0
+    meta = read_metadata(out)
+    assert meta["prompt"] == "snowy mountains" and meta["seed"] == 7 and meta["canvas"] == "pixels"
+    assert "snowy mountains" in meta["similarity"]["clip-demo"]
+    assert str(out) in capsys.readouterr().out
+
+
+def test_several_prompts_give_numbered_files(tmp_path):
+    out = tmp_path / "poem.png"
+    assert main(["imagine", "白日依山尽", "黄河入海流", "--out", str(out), *FAST]) == 0
+    metas = [read_metadata(tmp_path / f"poem-{i}.png") for i in (1, 2)]
+    assert [m["prompt"] for m in metas] == ["白日依山尽", "黄河入海流"]
+    assert metas[0]["models"] == ["brivl-demo"]  # Chinese text picks BriVL by default
+
+
+def test_score_json_lists_one_similarity_per_text(tmp_path, capsys):
+    out = tmp_path / "a.png"
+    main(["imagine", "a boat", "--canvas", "plain", "--out", str(out), *FAST])
+    capsys.readouterr()
+    assert main(["score", str(out), "a boat", "snowy mountains", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["text"] for r in rows] == ["a boat", "snowy mountains"]
+    assert all(-1 <= r["similarity"] <= 1 for r in rows)
+
+
+def test_models_reports_ready_and_missing_with_where_to_put_files(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "ready    clip-demo" in out
+    assert "missing  clip-vit-base-patch32" in out and "clip-vit-base-patch32/config.json" in out
+    assert "missing  brivl-roberta-base" in out and ".pth" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["imagine", ""], "the prompt is empty"),
+    (["imagine", " | "], "the prompt is empty"),
+    (["imagine", "sea:abc"], "is not a number"),
+    (["imagine", "sea", "--model", "nope"], "unknown model 'nope'"),
+    (["imagine", "sea", "--canvas", "vqgan", "--size", "36"], "cannot be tiled"),
+    (["imagine", "sea", "--steps", "0"], "steps must be a whole number"),
+    (["imagine", "sea", "--steps", "x"], "invalid int value"),
+    (["imagine", "sea", "--out", "/nonexistent/dir/a.png"], "does not exist"),
+    (["imagine", "sea", "--out", "a.jpg"], "must end in .png"),
+    (["imagine", "sea", "--init-image", "/no/such.png"], "image not found"),
+    (["score", "/no/such.png", "sea"], "image not found"),
+    (["score", "notes.txt", "sea"], "not a readable image"),
+])
+def test_bad_input_is_one_line_on_stderr_and_exit_2(args, message, capsys, tmp_path):
+    monkeypatch_cwd = os.getcwd()
+    os.chdir(tmp_path)  # nothing may be written: check the folder gets no image
+    (tmp_path / "notes.txt").write_text("not an image")
+    try:
+        assert main(args) == 2
+    finally:
+        os.chdir(monkeypatch_cwd)
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+    assert not any(p.suffix == ".png" for p in tmp_path.rglob("*"))
+
+
+def test_missing_and_corrupt_checkpoints_are_one_line_errors(tiny_checkpoints, tmp_path, capsys, monkeypatch):
+    from imagination.models import registry
+
+    broken = tmp_path / "root"
+    (broken / "clip-demo").mkdir(parents=True)
+    monkeypatch.setenv("IMAGINATION_CHECKPOINTS", str(broken))
+    registry._load_cached.cache_clear()
+    assert main(["imagine", "sea", "--canvas", "plain", *FAST]) == 2
+    assert "no 'clip' model is available: put" in capsys.readouterr().err
+    for name in ("config.json", "model.safetensors", "vocab.json", "merges.txt", "tokenizer.json"):
+        src = tiny_checkpoints / "clip-demo" / name
+        if src.exists():
+            (broken / "clip-demo" / name).write_bytes(src.read_bytes())
+    (broken / "clip-demo" / "model.safetensors").write_bytes(b"not a safetensors file")
+    assert main(["imagine", "sea", "--canvas", "plain", *FAST]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "could not load CLIP" in err and "\n" not in err
+    registry._load_cached.cache_clear()
+
+
+def test_help_and_errors_from_a_real_process(tiny_checkpoints):
+    env = {**os.environ, "IMAGINATION_CHECKPOINTS": str(tiny_checkpoints)}
+    done = subprocess.run([sys.executable, "-m", "imagination", "imagine", "--help"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and "--canvas" in done.stdout and "--negative" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "imagination", "imagine", "sea:x"], capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

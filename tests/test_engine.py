@@ -1,0 +1,101 @@
+"""The imagination loop end to end on tiny random models in the real formats."""
+
+import pytest
+import torch
+
+from imagination.models import registry
+from imagination.pipeline import ImagineSettings, Neuron, Run, score
+
+pytestmark = pytest.mark.usefixtures("tiny_checkpoints")
+
+FAST = dict(size=32, cutn=8, seed=3)
+
+
+def _run(**overrides):
+    settings = ImagineSettings(**{**dict(prompts=["snowy mountains"], models=["clip"], steps=40), **FAST, **overrides})
+    run = Run(settings)
+    events = list(run)
+    return run, events
+
+
+@pytest.mark.parametrize("canvas", ["pixels", "plain", "vqgan"])
+@pytest.mark.parametrize("model", ["clip", "brivl"])
+def test_a_short_run_raises_the_target_similarity(canvas, model):
+    prompt = "snowy mountains" if model == "clip" else "有积雪的山脉"
+    run, events = _run(prompts=[prompt], models=[model], canvas=canvas, steps=40)
+    before = score(events[0].images, [prompt], model)[0][0]  # the noise the run started from
+    after = run.result.similarity[run.encoders[model].name][0][prompt]
+    assert after > before + 0.1, (before, after)
+
+
+def test_same_seed_gives_the_identical_image_and_another_seed_does_not():
+    first, _ = _run(canvas="vqgan", steps=5)
+    second, _ = _run(canvas="vqgan", steps=5)
+    other, _ = _run(canvas="vqgan", steps=5, seed=4)
+    assert torch.equal(first.result.images, second.result.images)
+    assert not torch.equal(first.result.images, other.result.images)
+
+
+def test_a_batch_of_three_prompts_pulls_each_image_toward_its_own_prompt():
+    prompts = ["snowy mountains", "a boat on the sea", "peach blossoms"]
+    run, _ = _run(prompts=prompts, canvas="pixels", steps=60)
+    matrix = torch.tensor(score(run.result.images, prompts, "clip"))  # (image, prompt)
+    for b in range(3):
+        others = [matrix[b, p] for p in range(3) if p != b]
+        assert matrix[b, b] > max(others), matrix
+
+
+def test_encoders_stay_frozen_while_the_canvas_gets_gradients():
+    run = Run(ImagineSettings(prompts=["snowy mountains"], models=["clip", "brivl"],
+                              model_prompts={"brivl": ["有积雪的山脉"]}, canvas="vqgan", steps=3, **FAST))
+    weights = {name: {k: v.clone() for k, v in e.state_dict().items()} for name, e in run.encoders.items()}
+    list(run)
+    for name, encoder in run.encoders.items():
+        assert all(not p.requires_grad and p.grad is None for p in encoder.parameters())
+        assert all(torch.equal(v, encoder.state_dict()[k]) for k, v in weights[name].items())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in run.canvas.parameters())
+
+
+def test_texts_are_embedded_once_per_run_not_per_step(monkeypatch):
+    encoder = registry.load("clip")
+    calls = []
+    original = encoder._embed_text
+    monkeypatch.setattr(encoder, "_embed_text", lambda texts: calls.append(texts) or original(texts))
+    _run(prompts=["a:1|b:-1", "c"], negative="d", canvas="plain", steps=5)
+    assert calls == [["a", "b", "c", "d"]]
+
+
+def test_stop_ends_within_one_step_and_keeps_the_image():
+    run = Run(ImagineSettings(prompts=["snowy mountains"], models=["clip"], canvas="pixels", steps=100, **FAST))
+    seen = []
+    for event in run:
+        seen.append(event)
+        if event.step == 3 and not event.done:
+            run.stop()
+    assert [e.step for e in seen] == [1, 2, 3, 3] and seen[-1].done and seen[-1].stopped
+    assert run.result.steps == 3 and run.result.images.shape == (1, 3, 32, 32)
+
+
+def test_progress_streams_previews_every_k_steps():
+    _, events = _run(canvas="pixels", steps=10, preview_every=4)
+    with_images = [e.step for e in events if e.images is not None and not e.done]
+    assert with_images == [1, 4, 8] and events[-1].done and events[-1].images is not None
+
+
+def test_a_neuron_under_a_text_constraint_raises_its_activation():
+    encoder = registry.load("clip")
+    layer = next(iter(encoder.neuron_layers()))
+    neuron = Neuron("clip", layer, channel=5, weight=1.0)
+    run, events = _run(prompts=[], neuron=neuron, canvas="pixels", steps=30)
+    key = f"{encoder.name}/{layer}:5"
+    assert events[-2].similarity[key].item() > events[0].similarity[key].item() + 0.05
+
+
+def test_metadata_records_what_reproduces_the_image():
+    run, _ = _run(canvas="vqgan", steps=3, negative="night")
+    meta = run.result.metadata[0]
+    for key in ("prompt", "models", "canvas", "vqgan", "steps", "lr", "size", "seed", "cutn", "cut_pow",
+                "augmentations", "negative", "version", "similarity"):
+        assert key in meta, key
+    assert meta["models"] == ["clip-demo"] and meta["vqgan"] == "vqgan-demo" and meta["lr"] == 0.1
+    assert run.result.tokens is not None and len(run.result.tokens[0]) == 32 // run.canvas.factor
