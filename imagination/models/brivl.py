@@ -30,6 +30,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _LEGACY_KEY = "bert.embeddings.position_ids"  # persistent buffer before transformers 4.31, gone now
 _VOCAB_HINT = "vocab.txt (from hfl/chinese-roberta-wwm-ext)"
+_INT_KEYS = ("IMG_SIZE", "GRID_SIZE", "BOX_GRID", "MAX_TEXT_LEN", "IMG_TRANSFORMER_HEAD", "TEXT_TRANSFORMER_HEAD",
+             "BERT_HEADS")
 
 # MODEL section of neilfei/brivl-nmi cfg/eval.yml, used for keys a folder's config.yml leaves out.
 # MAX_TEXT_LEN is 32, not the cfg's 80: example.py lowers it to its --max_text_len default (32), and
@@ -97,6 +99,7 @@ def roi_pool_per_image_reference(feature_map: torch.Tensor, boxes: torch.Tensor,
     """The official per-image loop (vl_model.py `roi_grid_pool`), kept as ground truth for tests and
     the speed benchmark: theta in the boxes' dtype, features expanded K times, conv then AvgPool."""
     b, c, h, w = feature_map.shape
+    boxes = boxes.expand(b, *boxes.shape[-2:])  # (B, K, 4)
     out = []
     for i in range(b):
         x1, y1, x2, y2 = (boxes[i].detach() / (img_size / h)).unbind(-1)  # (K,) each
@@ -107,7 +110,8 @@ def roi_pool_per_image_reference(feature_map: torch.Tensor, boxes: torch.Tensor,
         ), dim=1).view(-1, 2, 3).float().to(feature_map.device)  # (K, 2, 3)
         k = theta.shape[0]
         grid = F.affine_grid(theta, [k, c, grid_size, grid_size], align_corners=False)  # (K, G, G, 2)
-        crops = F.grid_sample(feature_map[i:i + 1].expand(k, c, h, w), grid, align_corners=False)  # (K, C, G, G)
+        crops = F.grid_sample(feature_map[i:i + 1].expand(k, c, h, w), grid,
+                              align_corners=False)  # (K, C, G, G)
         out.append(max_pool(crops).flatten(1))  # (K, C)
     return torch.stack(out)  # (B, K, C)
 
@@ -157,7 +161,7 @@ class ImgLearnableEncoder(nn.Module):
         # pretrained=False always (no downloads): every backbone weight is in the checkpoint, the
         # 1000-class classifier included, so the default num_classes is kept.
         self.backbone = timm.create_model(_timm_name(self.cnn), pretrained=False)
-        width = self.backbone.num_features  # the 1x1 conv reads the CNN features, so this is IMG_FEATURE_DIM
+        width = self.backbone.num_features  # = IMG_FEATURE_DIM: the 1x1 conv reads the CNN features
         self.learnable = nn.ModuleDict({
             "imgFC": FakeTransformer(width, width, width),
             "imgAtt": _transformer(width, int(cfg["IMG_TRANSFORMER_HEAD"]), int(cfg["IMG_TRANSFORMER_LAYER"]),
@@ -172,7 +176,7 @@ class ImgLearnableEncoder(nn.Module):
         fmap = self.backbone.forward_features(pixels)  # (B, C, S/32, S/32)
         if boxes is None:
             boxes = grid_boxes(self.img_size, self.box_grid).unsqueeze(0)  # (1, 37, 4)
-        regions = roi_pool(fmap, boxes, self.learnable["max_pool"], self.img_size, self.grid_size)  # (B, K, C)
+        regions = roi_pool(fmap, boxes, self.learnable["max_pool"], self.img_size, self.grid_size)  # (B,K,C)
         k = regions.shape[1]
         lengths = torch.full((regions.shape[0], 1), k) if img_len is None else img_len.view(-1, 1)  # (B, 1)
         valid = torch.arange(k, device=regions.device) < lengths.to(regions.device)  # (B, K)
@@ -210,7 +214,8 @@ class TextLearnableEncoder(nn.Module):
         self.backbone = Bert(BertConfig(
             vocab_size=int(cfg["BERT_VOCAB_SIZE"]), hidden_size=width,
             num_hidden_layers=int(cfg["BERT_LAYERS"]), num_attention_heads=int(cfg["BERT_HEADS"]),
-            intermediate_size=int(cfg["BERT_INTERMEDIATE"]), max_position_embeddings=int(cfg["BERT_MAX_POSITIONS"]),
+            intermediate_size=int(cfg["BERT_INTERMEDIATE"]),
+            max_position_embeddings=int(cfg["BERT_MAX_POSITIONS"]),
             type_vocab_size=int(cfg.get("BERT_TYPE_VOCAB", 2)),
             attn_implementation="eager",  # SDPA is close but not bit-identical to the original
         ))
@@ -238,7 +243,8 @@ def _build(cfg: Mapping, twins_device=None) -> nn.ModuleDict:
     cfg = {**cfg, "IMG_FEATURE_DIM": img.backbone.num_features}  # textFC must end in the image's space
     text = TextLearnableEncoder(cfg)
     if twins_device is None:  # trainable: twins are frozen copies, as upstream's init_param
-        img_mom, text_mom = copy.deepcopy(img).requires_grad_(False), copy.deepcopy(text).requires_grad_(False)
+        img_mom = copy.deepcopy(img).requires_grad_(False)
+        text_mom = copy.deepcopy(text).requires_grad_(False)
     else:
         with torch.device(twins_device):
             img_mom, text_mom = ImgLearnableEncoder(cfg), TextLearnableEncoder(cfg)
@@ -273,7 +279,8 @@ class BriVLEncoder(Encoder):
     languages = ("zh",)
     mean, std = IMAGENET_MEAN, IMAGENET_STD
 
-    def __init__(self, imgencoder: ImgLearnableEncoder, textencoder: TextLearnableEncoder, tokenizer, cfg: Mapping):
+    def __init__(self, imgencoder: ImgLearnableEncoder, textencoder: TextLearnableEncoder, tokenizer,
+                 cfg: Mapping):
         super().__init__()
         self.learnable = nn.ModuleDict({"imgencoder": imgencoder, "textencoder": textencoder})
         self.tokenizer, self.config = tokenizer, dict(cfg)
@@ -296,21 +303,31 @@ class BriVLEncoder(Encoder):
     def _embed_image(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.learnable["imgencoder"](pixels)  # (B, D)
 
+    def set_grad_checkpointing(self, enable: bool = True) -> "BriVLEncoder":
+        """Recompute CNN activations in the backward pass instead of storing them.
+
+        B5 at 456 px keeps ~1.2 GiB of activations per image for the pixel gradient (H100, fp32:
+        48 cutouts peak at 60 GiB); with checkpointing 128 cutouts peak at 23 GiB, ~40% slower.
+        """
+        self.learnable["imgencoder"].backbone.set_grad_checkpointing(enable)
+        return self
+
 
 # --- files --------------------------------------------------------------------------------------
 def _folder_problems(directory: Path) -> tuple[list[str], Path | None, Path | None]:
     """-> (one-line problems, checkpoint, vocab). Shared by the loader and `missing_brivl_files`."""
     where = f"{directory}/"
     if not directory.is_dir():
-        return [f"BriVL folder {where} not found: create it and put {OFFICIAL_CHECKPOINT} (from neilfei/brivl-nmi) "
-                f"and {_VOCAB_HINT} in it"], None, None
+        return [f"BriVL folder {where} not found: create it and put {OFFICIAL_CHECKPOINT} "
+                f"(from neilfei/brivl-nmi) and {_VOCAB_HINT} in it"], None, None
     problems, ckpt = [], None
     pths = sorted(directory.glob("*.pth"))
     if not pths:
-        problems.append(f"BriVL checkpoint not found: put {OFFICIAL_CHECKPOINT} (from neilfei/brivl-nmi) in {where}")
+        problems.append(f"BriVL checkpoint not found: put {OFFICIAL_CHECKPOINT} (from neilfei/brivl-nmi) "
+                        f"in {where}")
     elif len(pths) > 1:
-        problems.append(f"BriVL folder {where} holds {len(pths)} checkpoints ({', '.join(p.name for p in pths)}): "
-                        "keep exactly one .pth there")
+        names = ", ".join(p.name for p in pths)
+        problems.append(f"BriVL folder {where} holds {len(pths)} checkpoints ({names}): keep exactly one .pth there")
     else:
         ckpt = pths[0]
     vocab = next((p for p in (directory / "vocab.txt", directory / "chinese-roberta-wwm-ext" / "vocab.txt")
@@ -339,7 +356,12 @@ def _read_config(directory: Path) -> dict:
                         "fix it or copy cfg/eval.yml from neilfei/brivl-nmi") from None
     if not isinstance(data, Mapping):
         raise UserError(f"BriVL config {path} must hold a MODEL mapping like cfg/eval.yml of neilfei/brivl-nmi")
-    return _full_config(data)
+    cfg = _full_config(data)
+    bad = [k for k in _INT_KEYS if k in cfg and (not isinstance(cfg[k], int) or cfg[k] < 1)]
+    if bad or not isinstance(cfg["CNN"], str):
+        raise UserError(f"BriVL config {path}: {', '.join(bad) or 'CNN'} must be "
+                        f"{'positive whole numbers' if bad else 'a timm model name'}, as in cfg/eval.yml")
+    return cfg
 
 
 def _read_learnable(path: Path) -> dict[str, torch.Tensor]:
@@ -353,9 +375,9 @@ def _read_learnable(path: Path) -> dict[str, torch.Tensor]:
             unsafe = []
         if unsafe:
             raise UserError(f"BriVL checkpoint {path} pickles objects other than tensors ({', '.join(unsafe)}): "
-                            "re-save only {'learnable': state_dict} with torch.save, from a trusted source") from None
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
-        raise UserError(f"BriVL checkpoint {path} could not be read ({first}): {hint}") from None
+                            "if you trust it, re-save only {'learnable': state_dict} with torch.save") from None
+        raise UserError(f"BriVL checkpoint {path} could not be read ({type(exc).__name__}): it is damaged or "
+                        f"not a PyTorch file; {hint}") from None
     learnable = ckpt.get("learnable") if isinstance(ckpt, dict) else None
     if not isinstance(learnable, Mapping) or not all(isinstance(v, torch.Tensor) for v in learnable.values()):
         raise UserError(f"BriVL checkpoint {path} is not a BriVL file (expected a dict whose 'learnable' "
@@ -378,8 +400,10 @@ def _infer_config(cfg: Mapping, sd: Mapping[str, torch.Tensor], path) -> dict:
     vocab, width = shape(bert + "embeddings.word_embeddings.weight")
     out = dict(cfg)
     out.update(
-        IMG_FEATURE_DIM=shape(img + "imgFC.fc1.weight")[1], TEXT_FEATURE_DIM=shape(text + "textFC.fc1.weight")[1],
-        IMG_TRANSFORMER_LAYER=depth(img + "imgAtt.layers."), TEXT_TRANSFORMER_LAYER=depth(text + "textAtt.layers."),
+        IMG_FEATURE_DIM=shape(img + "imgFC.fc1.weight")[1],
+        TEXT_FEATURE_DIM=shape(text + "textFC.fc1.weight")[1],
+        IMG_TRANSFORMER_LAYER=depth(img + "imgAtt.layers."),
+        TEXT_TRANSFORMER_LAYER=depth(text + "textAtt.layers."),
         IMG_FFN_DIM=shape(img + "imgAtt.layers.0.linear1.weight")[0],
         TEXT_FFN_DIM=shape(text + "textAtt.layers.0.linear1.weight")[0],
         BERT_VOCAB_SIZE=vocab, BERT_LAYERS=depth(bert + "encoder.layer."),
@@ -387,7 +411,7 @@ def _infer_config(cfg: Mapping, sd: Mapping[str, torch.Tensor], path) -> dict:
         BERT_MAX_POSITIONS=shape(bert + "embeddings.position_embeddings.weight")[0],
         BERT_TYPE_VOCAB=shape(bert + "embeddings.token_type_embeddings.weight")[0],
     )
-    out["BERT_HEADS"] = int(cfg.get("BERT_HEADS") or width // 64)  # not in eval.yml: 64-wide heads (12 base, 16 large)
+    out["BERT_HEADS"] = cfg.get("BERT_HEADS") or width // 64  # not in eval.yml: 64-wide heads, 12 base / 16 large
     return out
 
 
@@ -398,8 +422,8 @@ def _mismatch(model_sd: Mapping, file_sd: Mapping) -> str:
     shapes = [f"{k} {tuple(file_sd[k].shape)} vs {tuple(v.shape)}"
               for k, v in model_sd.items() if k in file_sd and file_sd[k].shape != v.shape]
     parts = [f"{len(items)} {what} (e.g. {', '.join(items[:2])})"
-             for what, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                                 ("shape mismatches", shapes)) if items]
+             for what, items in (("missing key(s)", missing), ("unexpected key(s)", unexpected),
+                                 ("shape mismatch(es)", shapes)) if items]
     return "; ".join(parts)
 
 
@@ -435,7 +459,8 @@ def load_brivl(directory: str | Path, device="cpu", max_text_len: int | None = N
     problem = _mismatch(learnable.state_dict(), sd)
     if problem:
         raise UserError(f"BriVL checkpoint {ckpt_path} does not fit the model from {source} (CNN {cfg['CNN']}): "
-                        f"{problem}; put the config.yml that belongs to this checkpoint in {directory}/")
+                        f"{problem}; put the checkpoint's own config.yml in {directory}/ "
+                        f"or download {OFFICIAL_CHECKPOINT} again")
     learnable.load_state_dict(sd, strict=True, assign=True)  # strict: every key used, none missing
     encoder = BriVLEncoder(learnable["imgencoder"], learnable["textencoder"], tokenizer, cfg)
     encoder.ignored_keys = ignored
@@ -470,8 +495,8 @@ def _arch_from_modules(learnable: nn.ModuleDict) -> dict:
             "TEXT_TRANSFORMER_LAYER": len(learnable["textencoder"].learnable["textAtt"].layers)}
 
 
-def save_brivl(model_learnable: nn.ModuleDict, config: Mapping, vocab_path: str | Path, directory: str | Path,
-               filename: str = "brivl.pth") -> Path:
+def save_brivl(model_learnable: nn.ModuleDict, config: Mapping, vocab_path: str | Path,
+               directory: str | Path, filename: str = "brivl.pth") -> Path:
     """Write a folder `load_brivl` reads: `{'learnable': state_dict}` + config.yml + vocab.txt.
 
     `model_learnable` needs `imgencoder` and `textencoder`; missing `_mom` twins are filled with
@@ -488,12 +513,13 @@ def save_brivl(model_learnable: nn.ModuleDict, config: Mapping, vocab_path: str 
     state = {k: v.detach().cpu() for k, v in model_learnable.state_dict().items()}
     for name in ("imgencoder", "textencoder"):
         if f"{name}_mom" not in model_learnable:
-            state.update({f"{name}_mom{k[len(name):]}": v.clone() for k, v in state.items() if k.startswith(name + ".")})
+            twin = {f"{name}_mom{k[len(name):]}": v.clone() for k, v in state.items() if k.startswith(name + ".")}
+            state.update(twin)
     cfg = {**{k: v for k, v in _full_config(config).items() if not k.startswith("BERT_")},
            **_arch_from_modules(model_learnable)}
     torch.save({"learnable": state}, directory / filename)
-    (directory / "config.yml").write_text(yaml.safe_dump({"MODEL": cfg}, sort_keys=False, allow_unicode=True),
-                                          encoding="utf-8")
+    text = yaml.safe_dump({"MODEL": cfg}, sort_keys=False, allow_unicode=True)
+    (directory / "config.yml").write_text(text, encoding="utf-8")
     vocab_path = Path(vocab_path)
     if vocab_path.resolve() != (directory / "vocab.txt").resolve():
         shutil.copyfile(vocab_path, directory / "vocab.txt")

@@ -1,0 +1,1 @@
+"""Evaluation of the demo models on held-out scenes of the procedural world (see __main__)."""

@@ -1,0 +1,90 @@
+"""python -m training [vqgan clip brivl judge | all] --device cuda --out checkpoints
+
+Renders the training scenes once (all CPU cores), then trains the requested models — in parallel
+processes sharing one GPU with --parallel — and writes them in their real formats under --out,
+plus training_report.json with the settings, times and held-out figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import torch
+
+from training.common import log
+from training.data import EVAL_SEED_BASE, POEM_FRACTION, render_scenes
+
+FOLDERS = {"vqgan": "vqgan-demo", "clip": "clip-demo", "brivl": "brivl-demo", "judge": "judge"}
+
+
+def _trainer(name):
+    if name == "vqgan":
+        from training.train_vqgan import train_vqgan as fn
+    elif name == "clip":
+        from training.train_clip import train_clip as fn
+    elif name == "brivl":
+        from training.train_brivl import train_brivl as fn
+    else:
+        from training.train_judge import train_judge as fn
+    return fn
+
+
+def _run(name, train, held_out, out, device, scale, results):
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    start = time.time()
+    fn = _trainer(name)
+    defaults = fn.__defaults__  # (steps, batch, lr, seed)
+    steps = max(10, int(defaults[0] * scale))
+    report = fn(train, held_out, Path(out) / FOLDERS[name], torch.device(device), steps=steps)
+    report["seconds"] = round(time.time() - start, 1)
+    report["device"] = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
+    results[name] = report
+    log(f"{name} done in {report['seconds']} s: {report}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    parser.add_argument("models", nargs="*", default=["all"], choices=["all", *FOLDERS])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", default="checkpoints")
+    parser.add_argument("--scenes", type=int, default=60000, help="training scenes rendered once")
+    parser.add_argument("--held-out", type=int, default=500)
+    parser.add_argument("--steps-scale", type=float, default=1.0, help="multiply every trainer's steps")
+    parser.add_argument("--parallel", action="store_true", help="one process per model on the same device")
+    args = parser.parse_args(argv)
+    names = list(FOLDERS) if "all" in args.models else args.models
+    start = time.time()
+    train = render_scenes(args.scenes, 0, poem_fraction=POEM_FRACTION)
+    held_out = render_scenes(args.held_out, EVAL_SEED_BASE)
+    log(f"rendered {len(train)} + {len(held_out)} scenes in {time.time() - start:.1f} s")
+    manager = mp.get_context("fork").Manager() if args.parallel else None
+    results = manager.dict() if manager else {}
+    if args.parallel:
+        ctx = mp.get_context("fork")
+        procs = [ctx.Process(target=_run, args=(n, train, held_out, args.out, args.device, args.steps_scale, results))
+                 for n in names]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+    else:
+        for n in names:
+            _run(n, train, held_out, args.out, args.device, args.steps_scale, results)
+    report = {"command": "python -m training " + " ".join(sys.argv[1:] if argv is None else argv), "scenes": args.scenes,
+              "held_out": args.held_out, "total_seconds": round(time.time() - start, 1), "models": dict(results)}
+    path = Path(args.out) / "training_report.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    previous.update({n: report["models"].get(n) for n in names if n in report["models"]})
+    previous["_last_run"] = {k: v for k, v in report.items() if k != "models"}
+    path.write_text(json.dumps(previous, indent=2, ensure_ascii=False))
+    return 0 if all(n in results for n in names) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

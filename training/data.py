@@ -1,0 +1,109 @@
+"""Training data from the procedural world: rendered once in parallel, captioned afresh every batch.
+
+Rendering is the expensive part, so a run renders N scenes once (all CPU cores) into a uint8 tensor
+kept on the training device; captions are cheap, so each batch draws new ones (new templates,
+partial mentions, synonyms, poem lines), which is what teaches weakly-correlated text.
+Held-out evaluation uses seeds from EVAL_SEED_BASE on, which training never renders.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from imagination import world
+
+EVAL_SEED_BASE = 10_000_000
+POEM_FRACTION = 0.15  # share of training samples whose scene is drawn for, and captioned by, a poem line
+
+
+def _render_chunk(args):
+    seeds, size, poem = args
+    images, labels, scenes = [], [], []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        if poem is not None:
+            scene = world.sample_scene_for(world.POEM_LINES[poem[seed % len(poem)]].elements, rng)
+        else:
+            scene = world.sample_scene(rng)
+        images.append(world.render(scene, size))
+        labels.append(scene.labels())
+        scenes.append(scene)
+    return np.stack(images), labels, scenes
+
+
+@dataclass
+class SceneSet:
+    images: torch.Tensor  # (N, 3, H, W) uint8
+    labels: list[dict]  # per scene: {group: label}
+    scenes: list  # world.Scene objects, for captioning
+    poem_index: list[int | None]  # the poem line a scene was drawn for, else None
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def label_tensor(self) -> torch.Tensor:
+        """(N, groups) class indices, in world.GROUPS order."""
+        groups = list(world.GROUPS)
+        return torch.tensor([[world.GROUPS[g].index(l[g]) for g in groups] for l in self.labels])
+
+
+def render_scenes(count: int, seed_base: int = 0, size: int = 128, workers: int | None = None,
+                  poem_fraction: float = 0.0) -> SceneSet:
+    """Render `count` scenes with seeds seed_base.. in parallel; a fraction drawn for poem lines."""
+    workers = workers or max(1, mp.cpu_count() - 1)
+    poem_count = int(count * poem_fraction)
+    seeds = list(range(seed_base, seed_base + count))
+    chunk = max(1, count // (workers * 4))
+    jobs = []
+    for start in range(0, count, chunk):
+        part = seeds[start:start + chunk]
+        plain = [s for s in part if s - seed_base >= poem_count]
+        poem = [s for s in part if s - seed_base < poem_count]
+        if poem:
+            jobs.append((poem, size, list(range(len(world.POEM_LINES)))))
+        if plain:
+            jobs.append((plain, size, None))
+    with mp.get_context("fork").Pool(workers) as pool:
+        results = pool.map(_render_chunk, jobs)
+    images = np.concatenate([r[0] for r in results])
+    labels = [l for r in results for l in r[1]]
+    scenes = [s for r in results for s in r[2]]
+    poem_index = [(s % len(world.POEM_LINES)) if job[2] is not None else None
+                  for job in jobs for s in job[0]]
+    return SceneSet(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), labels, scenes, poem_index)
+
+
+def sample_captions(scenes: SceneSet, indices, lang: str, rng: np.random.Generator) -> list[str]:
+    """One fresh caption per scene; a poem-drawn scene is captioned by its line half of the time."""
+    texts = []
+    for i in indices:
+        line = scenes.poem_index[i]
+        if line is not None and rng.random() < 0.5:
+            poem = world.POEM_LINES[line]
+            texts.append(poem.zh if lang == "zh" else poem.en)
+        else:
+            texts.append(world.caption(scenes.scenes[i], lang, rng).text)
+    return texts
+
+
+def random_crops(images: torch.Tensor, out_size: int, generator: torch.Generator,
+                 min_scale: float = 0.5) -> torch.Tensor:
+    """Random square crops (side min_scale..1 of the image) + flips, resized, as float in [0, 1].
+
+    The encoders meet random cutouts during imagination, so they are trained on crops too.
+    """
+    from torchvision.ops import roi_align
+
+    n, _, h, w = images.shape
+    dev = images.device
+    side = (min_scale + (1 - min_scale) * torch.rand(n, generator=generator, device=dev)) * w
+    x0 = torch.rand(n, generator=generator, device=dev) * (w - side)
+    y0 = torch.rand(n, generator=generator, device=dev) * (h - side)
+    boxes = torch.stack([torch.arange(n, device=dev, dtype=side.dtype), x0, y0, x0 + side, y0 + side], 1)
+    crops = roi_align(images.float() / 255, boxes, out_size, spatial_scale=1.0, sampling_ratio=2, aligned=True)
+    flip = torch.rand(n, generator=generator, device=dev) < 0.5
+    return torch.where(flip[:, None, None, None], crops.flip(-1), crops)

@@ -1,0 +1,68 @@
+"""Train the demo BriVL: the official architecture at small size, on Chinese world captions.
+
+timm `test_efficientnet` backbone at 128 px (a 4x4 feature map) with the 37-box grid pooling kept,
+a 4-layer BERT of width 256 over a character vocabulary, 2-layer region/token transformers. The
+loss is in-batch InfoNCE (the paper trained with MoCo queues; at this size the batch suffices).
+Saved as the official `{'learnable': ...}` dict with momentum twins, config.yml and vocab.txt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from imagination import world
+from imagination.models.brivl import IMAGENET_MEAN, IMAGENET_STD, build_brivl_learnable, save_brivl
+from training.common import batches, contrastive_loss, log, warmup_cosine
+from training.data import random_crops, sample_captions
+from training.vocab import write_bert_vocab
+
+CONFIG = {"MODEL": {"CNN": "test_efficientnet", "IMG_SIZE": 128, "GRID_SIZE": 4, "BOX_GRID": 6,
+                    "MAX_IMG_LEN": 37, "MAX_TEXT_LEN": 32, "TEXT_FEATURE_DIM": 256,
+                    "IMG_TRANSFORMER_HEAD": 4, "TEXT_TRANSFORMER_HEAD": 4,
+                    "IMG_TRANSFORMER_LAYER": 2, "TEXT_TRANSFORMER_LAYER": 2}}
+
+
+def train_brivl(train, held_out, out_dir, device, steps=5000, batch=256, lr=1e-3, seed=0):
+    from transformers import BertTokenizer
+
+    out_dir = Path(out_dir)
+    vocab_path = out_dir / "vocab.txt"
+    vocab_size = write_bert_vocab(vocab_path, world.chinese_charset())
+    tokenizer = BertTokenizer(vocab=str(vocab_path))
+    torch.manual_seed(seed)
+    learnable = build_brivl_learnable(CONFIG, vocab_size=vocab_size, bert_layers=4, bert_heads=4,
+                                      max_positions=64, ffn_dim=512).to(device)
+    img, text = learnable["imgencoder"].train(), learnable["textencoder"].train()
+    params = list(img.parameters()) + list(text.parameters())
+    logit_scale = torch.nn.Parameter(torch.tensor(np.log(1 / 0.07), device=device))
+    optimizer = torch.optim.AdamW(params + [logit_scale], lr=lr, weight_decay=0.05)
+    images = train.images.to(device)
+    size = CONFIG["MODEL"]["IMG_SIZE"]
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    rng, generator = np.random.default_rng(seed + 1), torch.Generator().manual_seed(seed + 1)
+    crop_generator = torch.Generator(device).manual_seed(seed + 1)
+    max_len = CONFIG["MODEL"]["MAX_TEXT_LEN"]
+    for step, index in zip(range(steps), batches(len(train), batch, generator)):
+        for group in optimizer.param_groups:
+            group["lr"] = lr * warmup_cosine(step, steps)
+        pixels = (random_crops(images[index.to(device)], size, crop_generator) - mean) / std
+        enc = tokenizer(sample_captions(train, index.tolist(), "zh", rng), padding="max_length",
+                        truncation=True, max_length=max_len, return_tensors="pt")
+        ids, lengths = enc.input_ids.to(device), enc.attention_mask.sum(1).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            image_embedding = img(pixels)
+            text_embedding = text(ids, lengths)
+        loss = contrastive_loss(image_embedding, text_embedding, logit_scale.exp().clamp(max=100))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % 250 == 249:
+            log(f"brivl step {step + 1}/{steps} loss {loss.item():.4f} scale {logit_scale.exp().item():.1f}")
+    for name in ("imgencoder", "textencoder"):  # momentum twins = the trained weights (no MoCo here)
+        learnable[f"{name}_mom"].load_state_dict(learnable[name].state_dict())
+    save_brivl(learnable.eval().cpu(), CONFIG, vocab_path, out_dir, filename="brivl-demo.pth")
+    return {"steps": steps, "batch": batch, "vocab_size": vocab_size}
