@@ -162,7 +162,7 @@ class Run:
         if s.canvas == "vqgan":
             from imagination.canvases.vqgan import VQGANCanvas
 
-            vqgan = registry.load(s.vqgan, "cpu")
+            vqgan = registry.load(s.vqgan, str(self.device))  # the canvas holds the shared instance
             if registry.resolve(s.vqgan).kind != "vqgan":
                 raise UserError(f"'{s.vqgan}' is not a VQGAN: choose one of {', '.join(registry.FAMILIES['vqgan'])}")
             init_images = init[None].expand(batch, -1, -1, -1) if init is not None else None

@@ -55,7 +55,7 @@ def test_models_reports_ready_and_missing_with_where_to_put_files(capsys):
     (["imagine", " | "], "the prompt is empty"),
     (["imagine", "sea:abc"], "is not a number"),
     (["imagine", "sea", "--model", "nope"], "unknown model 'nope'"),
-    (["imagine", "sea", "--canvas", "vqgan", "--size", "36"], "cannot be tiled"),
+    (["imagine", "sea", "--canvas", "vqgan", "--size", "33"], "cannot be tiled"),
     (["imagine", "sea", "--steps", "0"], "steps must be a whole number"),
     (["imagine", "sea", "--steps", "x"], "invalid int value"),
     (["imagine", "sea", "--out", "/nonexistent/dir/a.png"], "does not exist"),

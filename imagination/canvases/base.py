@@ -31,6 +31,6 @@ class Canvas(nn.Module):
     def share_first(self) -> None:
         """Give every image image 0's starting point: a sequence then shares one initial canvas
         (with a shared seed, that is what keeps a poem's images in one style)."""
-        for parameter in self.parameters():
-            if parameter.dim() and parameter.shape[0] == self.batch:
+        for parameter in self.parameters():  # frozen submodules (a VQGAN decoder) are never touched
+            if parameter.requires_grad and parameter.dim() and parameter.shape[0] == self.batch:
                 parameter[1:] = parameter[:1].clone()

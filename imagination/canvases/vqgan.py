@@ -19,10 +19,10 @@ from imagination.models.vqgan import VQGAN
 class VQGANCanvas(Canvas):
     """`batch` images of side `size`, each a (size/f)^2 grid of VQGAN tokens.
 
-    The trainable parameter is `latent` (batch, embed_dim, size/f, size/f). The VQGAN is kept out
-    of the module tree on purpose: `parameters()` is just the latent (the optimiser needs no
-    filtering), `state_dict()` stays small, and `train()` cannot flip the shared frozen model.
-    The latent is created on the VQGAN's device.
+    The trainable parameter is `latent` (batch, embed_dim, size/f, size/f), created on the VQGAN's
+    device. The frozen VQGAN is a submodule so `canvas.to(device)` moves it along (it is the
+    registry's shared instance: load it on the target device to avoid moving it); `train()` never
+    switches it out of eval mode.
     """
 
     kind = "vqgan"
@@ -37,15 +37,15 @@ class VQGANCanvas(Canvas):
         clamp: bool = True,
     ):
         super().__init__(batch, size)
-        f = vqgan.factor
+        self.factor = f = vqgan.factor  # pixels per token side
         if size <= 0 or size % f:
             lo = max(size // f * f, f)  # the nearest multiples around size
             raise UserError(
                 f"size {size} cannot be tiled by this VQGAN: use a multiple of {f}, e.g. {lo} or {lo + f}"
             )
-        self.__dict__["vqgan"] = vqgan  # not a submodule: see the class docstring
+        self.vqgan = vqgan
         self.clamp = clamp
-        self.tokens_side = size // f
+        self.tokens_side = size // f  # tokens per image side
         codebook = vqgan.codebook.detach()  # (N, C)
         # The classic notebook keeps z inside the codebook's per-channel range, so the latent
         # never drifts where every step snaps to the same far-away token and learning stalls.
@@ -103,6 +103,22 @@ class VQGANCanvas(Canvas):
     def copy_from(self, source: int, target: int) -> None:
         """Start image `target` from image `source`'s current latent."""
         self.set_latent(target, self.latent[source])
+
+    @torch.no_grad()
+    def set_image(self, index: int, image: torch.Tensor) -> None:
+        """Start image `index` from a picture (3, H, W) in [0, 1] (init image, previous poem line)."""
+        self.latent[index] = self._encode(image[None])[0]
+
+    @torch.no_grad()
+    def share_first(self) -> None:
+        """Every image starts from image 0's latent (the base version would also hit VQGAN weights
+        whose first dimension happens to equal the batch)."""
+        self.latent[1:] = self.latent[:1].clone()
+
+    def train(self, mode: bool = True) -> "VQGANCanvas":
+        super().train(mode)
+        self.vqgan.eval()  # frozen decoder: no train-mode behaviour, whoever calls .train()
+        return self
 
     def settings(self) -> dict:
         return {**super().settings(), "vqgan": self.vqgan.name, "tokens": self.tokens_side, "clamp": self.clamp}

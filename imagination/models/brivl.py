@@ -360,7 +360,7 @@ def _read_config(directory: Path) -> dict:
     bad = [k for k in _INT_KEYS if k in cfg and (not isinstance(cfg[k], int) or cfg[k] < 1)]
     if bad or not isinstance(cfg["CNN"], str):
         raise UserError(f"BriVL config {path}: {', '.join(bad) or 'CNN'} must be "
-                        f"{'positive whole numbers' if bad else 'a timm model name'}, as in cfg/eval.yml")
+                        f"{'positive integers' if bad else 'a timm model name'}, as in cfg/eval.yml")
     return cfg
 
 

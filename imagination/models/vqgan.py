@@ -1,13 +1,10 @@
 """The taming-transformers VQGAN (Esser et al. 2021) as a plain, Lightning-free module.
 
-`taming.models.vqgan.VQModel` subclasses pytorch_lightning and imports `taming.main`, both broken on
-modern stacks, so the model is rebuilt from taming's own blocks (`Encoder`, `Decoder`,
-`VectorQuantizer2`, `GumbelQuantize`) under VQModel's attribute names: the released `last.ckpt`
-state dicts then load strictly once the training-only `loss.*` keys (LPIPS, discriminator) are
-dropped. Those files were written by pytorch-lightning 1.0.8, whose `callbacks` dict is keyed by the
-class `pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint`; we load with
-`weights_only=True` and stand-ins for Lightning paths only, and write our own checkpoints in the
-same shape so a locally trained model is stored exactly like the real ones.
+taming's `VQModel` needs pytorch_lightning and `taming.main` (broken on modern stacks), so the model
+is rebuilt from taming's own blocks under VQModel's attribute names: released `last.ckpt` state dicts
+load strictly once the training-only `loss.*` keys are dropped. Those files are pytorch-lightning
+1.0.8 pickles referencing its ModelCheckpoint class; we read them with `weights_only=True` plus
+stand-ins for Lightning paths only, and write our own models in the same shape.
 """
 
 from __future__ import annotations
@@ -48,7 +45,8 @@ def nearest_code(z: torch.Tensor, codebook: torch.Tensor) -> tuple[torch.Tensor,
     Distances are float32 even under bf16 autocast: near-ties would otherwise pick wrong tokens.
     """
     b, c, h, w = z.shape
-    with torch.autocast(z.device.type, enabled=False):
+    real = z.device.type in ("cpu", "cuda")  # autocast knows no meta device (shape checks)
+    with torch.autocast(z.device.type, enabled=False) if real else contextlib.nullcontext():
         flat = z.detach().float().permute(0, 2, 3, 1).reshape(-1, c)  # (B*h*w, C)
         book = codebook.detach().float()
         # |z - e|^2 = |z|^2 - 2 z.e + |e|^2, without materialising (B*h*w, N, C)
@@ -108,14 +106,12 @@ class VQGAN(nn.Module):
         self.ddconfig, self.gumbel, self.name = dict(ddconfig), gumbel, "vqgan"
         z_channels = ddconfig["z_channels"]
         if gumbel and z_channels != embed_dim:  # taming feeds quant_conv's output into proj
-            raise UserError(f"GumbelVQ needs z_channels == embed_dim, got {z_channels} and {embed_dim}")
+            raise ValueError(f"GumbelVQ needs z_channels == embed_dim, got {z_channels} and {embed_dim}")
         with contextlib.redirect_stdout(io.StringIO()):  # Decoder.__init__ prints the z shape
             self.encoder = Encoder(**ddconfig)
             self.decoder = Decoder(**ddconfig)
-        if gumbel:
-            self.quantize = _GumbelQuantizer(z_channels, n_embed, embed_dim)
-        else:
-            self.quantize = _VectorQuantizer(n_embed, embed_dim)
+        self.quantize = (_GumbelQuantizer(z_channels, n_embed, embed_dim) if gumbel
+                         else _VectorQuantizer(n_embed, embed_dim))
         self.quant_conv = nn.Conv2d(z_channels, embed_dim, 1)
         self.post_quant_conv = nn.Conv2d(embed_dim, z_channels, 1)
 
@@ -124,20 +120,16 @@ class VQGAN(nn.Module):
     embed_dim = property(lambda self: self.codebook.shape[1])
     device = property(lambda self: self.codebook.device)
 
-    @property
-    def factor(self) -> int:
-        """Pixels per token side: every level after the first halves the resolution."""
-        return 2 ** (len(self.ddconfig["ch_mult"]) - 1)
+    # pixels per token side: every level after the first halves the resolution
+    factor = property(lambda self: 2 ** (len(self.ddconfig["ch_mult"]) - 1))
 
     def freeze(self) -> "VQGAN":
         return self.eval().requires_grad_(False)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [0, 1] -> latent (B, embed_dim, H/f, W/f) that `quantize` snaps to tokens.
-
-        VQ: the pre-quantisation latent after quant_conv. Gumbel: that space feeds logits, it is
-        not codebook space, so the codebook vectors of the argmax tokens are returned instead.
-        """
+        """(B, 3, H, W) in [0, 1] -> latent (B, embed_dim, H/f, W/f) that `quantize` snaps to tokens:
+        VQ's pre-quantisation latent after quant_conv; for Gumbel, whose pre-quant space feeds logits
+        rather than codebook space, the codebook vectors of the argmax tokens."""
         z = self.quant_conv(self.encoder(images * 2 - 1))  # the model works in [-1, 1]
         return self.embed_indices(self.quantize.proj(z).argmax(1)) if self.gumbel else z
 
@@ -151,8 +143,7 @@ class VQGAN(nn.Module):
 
     def decode(self, z_q: torch.Tensor) -> torch.Tensor:
         """(B, embed_dim, h, w) -> (B, 3, h*f, w*f) in [0, 1]."""
-        x = self.decoder(self.post_quant_conv(z_q))
-        return _ClampWithGrad.apply((x + 1) / 2)
+        return _ClampWithGrad.apply((self.decoder(self.post_quant_conv(z_q)) + 1) / 2)
 
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
         return self.decode(self.embed_indices(indices))
@@ -176,8 +167,7 @@ def _find(directory: Path, candidates: tuple[str, ...]) -> Path | None:
 
 def missing_vqgan_files(directory: str | os.PathLike) -> list[str]:
     """Released-layout names (relative to `directory`) of the files still to be put there."""
-    directory = Path(directory)
-    return [names[0] for names in (YAML_PATHS, CKPT_PATHS) if _find(directory, names) is None]
+    return [names[0] for names in (YAML_PATHS, CKPT_PATHS) if _find(Path(directory), names) is None]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -213,11 +203,8 @@ ModelCheckpointStub = _lightning_stub(MODEL_CHECKPOINT)
 
 
 def read_checkpoint(path: Path, mmap: bool = False) -> dict:
-    """weights_only load of a (PL-style) checkpoint, allowing only pytorch_lightning globals.
-
-    `mmap=True` leaves the ~1 GB of optimizer states on disk, but the tensors then read the file
-    lazily: overwriting it in place while they live crashes the process (SIGBUS).
-    """
+    """weights_only load of a (PL-style) checkpoint, allowing only pytorch_lightning globals. `mmap`
+    leaves optimizer states on disk, but overwriting the file while its tensors live is a SIGBUS."""
     again = "download it again"
     if not zipfile.is_zipfile(path):
         raise UserError(f"VQGAN checkpoint {path} is not a torch checkpoint (incomplete download?): {again}")
@@ -247,10 +234,8 @@ def _load_strict(model: VQGAN, ckpt: object, ckpt_path: Path, yaml_path: Path) -
     wrong = [k for k in own if k in state and own[k].shape != getattr(state[k], "shape", None)]
     problems = [f"{len(missing)} missing keys (first: {missing[0]})"] if missing else []
     problems += [f"{len(unexpected)} unexpected keys (first: {unexpected[0]})"] if unexpected else []
-    if wrong:
-        k = wrong[0]
-        problems.append(f"{len(wrong)} tensors of the wrong shape (first: {k} "
-                        f"{tuple(state[k].shape)} vs {tuple(own[k].shape)})")
+    problems += [f"{len(wrong)} tensors of the wrong shape (first: {wrong[0]} {tuple(state[wrong[0]].shape)}"
+                 f" vs {tuple(own[wrong[0]].shape)})"] if wrong else []
     if problems:
         raise UserError(f"VQGAN checkpoint {ckpt_path} does not match {yaml_path}: {'; '.join(problems)}: "
                         "keep last.ckpt and model.yaml from the same download")
@@ -262,8 +247,7 @@ def load_vqgan(directory: str | os.PathLike, device: str | torch.device = "cpu")
     directory = Path(directory)
     name = directory.name
     if not directory.is_dir():
-        raise UserError(f"VQGAN folder not found: put configs/model.yaml and ckpts/last.ckpt "
-                        f"from {name} in {directory}/")
+        raise UserError(f"VQGAN folder not found: put configs/ and ckpts/ from {name} in {directory}/")
     yaml_path, ckpt_path = _find(directory, YAML_PATHS), _find(directory, CKPT_PATHS)
     if yaml_path is None:
         raise UserError(f"VQGAN config not found: put model.yaml from {name} in {directory / 'configs'}/")
@@ -272,8 +256,6 @@ def load_vqgan(directory: str | os.PathLike, device: str | torch.device = "cpu")
     ddconfig, n_embed, embed_dim, gumbel = _read_config(yaml_path)
     try:
         model = VQGAN(ddconfig, n_embed, embed_dim, gumbel=gumbel)
-    except UserError:
-        raise
     except Exception as exc:  # unknown ddconfig keys, GroupNorm(32) divisibility, ...
         raise UserError(f"{yaml_path} describes no buildable VQGAN ({_first_line(exc)})") from None
     _load_strict(model, read_checkpoint(ckpt_path, mmap=True), ckpt_path, yaml_path)  # copies
@@ -282,8 +264,7 @@ def load_vqgan(directory: str | os.PathLike, device: str | torch.device = "cpu")
 
 
 class _LightningPickler(pickle._Pickler):
-    """Writes our stub classes as their pytorch_lightning GLOBAL (the stock pickler would try to
-    import pytorch_lightning to check the path)."""
+    """Writes stubs as their pytorch_lightning GLOBAL; the stock pickler would import the path."""
 
     def save_global(self, obj, name=None):
         if isinstance(obj, type) and _STUBS.get(f"{obj.__module__}.{obj.__qualname__}") is obj:
@@ -293,38 +274,29 @@ class _LightningPickler(pickle._Pickler):
             super().save_global(obj, name)
 
 
-_LIGHTNING_PICKLE = types.ModuleType("lightning_pickle")  # torch.save wants a module with Pickler
-_LIGHTNING_PICKLE.Pickler = _LightningPickler
+_LIGHTNING_PICKLE = types.SimpleNamespace(__name__="lightning_pickle", Pickler=_LightningPickler)
 
 
 def save_vqgan(model: VQGAN, directory: str | os.PathLike, global_step: int = 0, epoch: int = 0,
                extra_state: dict | None = None, optimizer_states: list | None = None) -> Path:
-    """Write `configs/model.yaml` + `ckpts/last.ckpt` shaped like pytorch-lightning 1.0.8's files.
-
-    `extra_state` adds tensors to the state dict (e.g. a trainer's `loss.*` discriminator).
-    Returns the directory.
-    """
+    """Write `configs/model.yaml` + `ckpts/last.ckpt` shaped like pytorch-lightning 1.0.8's files;
+    `extra_state` adds tensors to the state dict (e.g. a trainer's `loss.*` discriminator)."""
     directory = Path(directory)
     for sub in ("configs", "ckpts"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     ckpt = {  # key order of PL 1.0.8's CheckpointConnector.dump_checkpoint
-        "epoch": epoch,
-        "global_step": global_step,
-        "pytorch-lightning_version": "1.0.8",
+        "epoch": epoch, "global_step": global_step, "pytorch-lightning_version": "1.0.8",
         "callbacks": {ModelCheckpointStub: {"best_model_score": None, "best_model_path": ""}},
-        "optimizer_states": list(optimizer_states or []),
-        "lr_schedulers": [],
+        "optimizer_states": list(optimizer_states or []), "lr_schedulers": [],
         "state_dict": {**state, **(extra_state or {})},
     }
     params = {"embed_dim": model.embed_dim, "n_embed": model.n_embed, "ddconfig": model.ddconfig,
               "lossconfig": {"target": "taming.modules.losses.vqperceptual.DummyLoss"}}
     if model.gumbel:  # what taming's GumbelVQ.__init__ requires besides the above
         params["kl_weight"] = 1.0e-8
-        params["temperature_scheduler_config"] = {
-            "target": "taming.lr_scheduler.LambdaWarmUpCosineScheduler",
-            "params": {"warm_up_steps": 0, "max_decay_steps": 1000001, "lr_start": 0.9, "lr_max": 0.9,
-                       "lr_min": 1.0e-6}}
+        params["temperature_scheduler_config"] = {"target": "taming.lr_scheduler.LambdaWarmUpCosineScheduler",
+            "params": {"warm_up_steps": 0, "max_decay_steps": 1000001, "lr_start": 0.9, "lr_max": 0.9, "lr_min": 1e-6}}
     config = {"model": {"target": GUMBEL_TARGET if model.gumbel else VQ_TARGET, "params": params}}
     tmp = directory / "ckpts" / "last.ckpt.tmp"  # never leave a half-written last.ckpt behind
     torch.save(ckpt, tmp, pickle_module=_LIGHTNING_PICKLE)

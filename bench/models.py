@@ -1,0 +1,147 @@
+"""Models for the benchmark: real-size architectures with random weights (no downloads), tiny ones
+for the smoke test, and the demo models from `checkpoints/` when they have been trained.
+
+Random weights give the real FLOPs, memory and kernel mix; similarity figures from them mean
+"the optimiser moves the embedding", not "the image shows the prompt" (only the demo models say that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import string
+import tempfile
+from pathlib import Path
+
+import torch
+
+# taming's ImageNet f16 VQGAN (vqgan_imagenet_f16_1024 / _16384 configs/model.yaml), 1024 codes.
+VQGAN_F16_DDCONFIG = dict(double_z=False, z_channels=256, resolution=256, in_channels=3, out_ch=3, ch=128,
+                          ch_mult=[1, 1, 2, 2, 4], num_res_blocks=2, attn_resolutions=[16], dropout=0.0)
+VQGAN_F16_N_EMBED, VQGAN_F16_EMBED_DIM = 1024, 256
+
+TINY_VQGAN_DDCONFIG = dict(double_z=False, z_channels=32, resolution=32, in_channels=3, out_ch=3, ch=32,
+                           ch_mult=[1, 2], num_res_blocks=1, attn_resolutions=[16], dropout=0.0)
+
+# neilfei/brivl-nmi cfg/eval.yml MODEL section (RoBERTa-base text tower: 12 layers, 768 wide, 21128 tokens).
+BRIVL_PUBLIC = {"CNN": "tf_efficientnet_b5_ns", "IMG_SIZE": 456, "GRID_SIZE": 4, "BOX_GRID": 6,
+                "IMG_TRANSFORMER_HEAD": 4, "IMG_TRANSFORMER_LAYER": 4, "TEXT_FEATURE_DIM": 768,
+                "TEXT_TRANSFORMER_HEAD": 4, "TEXT_TRANSFORMER_LAYER": 4, "MAX_TEXT_LEN": 32}
+BRIVL_TINY = {"CNN": "test_efficientnet", "IMG_SIZE": 64, "GRID_SIZE": 4, "BOX_GRID": 6,
+              "IMG_TRANSFORMER_HEAD": 4, "IMG_TRANSFORMER_LAYER": 1, "TEXT_FEATURE_DIM": 32,
+              "TEXT_TRANSFORMER_HEAD": 2, "TEXT_TRANSFORMER_LAYER": 1, "MAX_TEXT_LEN": 16, "BERT_HEADS": 2}
+
+DEMO = {"clip": "clip-demo", "brivl": "brivl-demo", "vqgan": "vqgan-demo"}
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Deterministic random weights without touching the caller's RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def _char_tokenizer(directory: Path, max_length: int):
+    """A character-level CLIP BPE tokenizer (no merges), as tests/fixtures_clip.py writes one.
+    Token ids stay far below the real vocabulary size, so it drives any CLIP text tower."""
+    from transformers import CLIPTokenizer
+
+    symbols = list(string.ascii_lowercase + string.digits + ".,'!?-")
+    tokens = symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"]
+    (directory / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
+    (directory / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"), model_max_length=max_length)
+
+
+@functools.lru_cache(maxsize=4)
+def clip(kind: str = "real", device: str = "cpu"):
+    """kind "real": CLIP ViT-B/32 (`CLIPConfig()` defaults, 224 px); "tiny": a 2-layer 32-px toy."""
+    from transformers import CLIPConfig, CLIPModel
+
+    from imagination.models.clip import CLIPEncoder
+
+    tokdir = Path(tempfile.mkdtemp(prefix="bench-clip-tok-"))
+    tokenizer = _char_tokenizer(tokdir, 77 if kind == "real" else 40)
+    eot = len(tokenizer) - 1
+    ids = dict(bos_token_id=eot - 1, eos_token_id=eot, pad_token_id=eot)
+    if kind == "real":
+        config = CLIPConfig(text_config=ids)
+    else:
+        config = CLIPConfig(
+            text_config=dict(vocab_size=eot + 1, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                             num_attention_heads=4, max_position_embeddings=40, **ids),
+            vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                               image_size=32, patch_size=8),
+            projection_dim=16)
+    with seeded(0):
+        model = CLIPModel(config)
+    return CLIPEncoder(model.eval(), tokenizer, f"clip-{'vit-b32' if kind == 'real' else 'tiny'}-random").to(device)
+
+
+@functools.lru_cache(maxsize=4)
+def vqgan(kind: str = "real", device: str = "cpu"):
+    """kind "real": taming ImageNet f16 with 1024 codes; "tiny": f2, 16 codes."""
+    from imagination.models.vqgan import build_vqgan
+
+    with seeded(1), contextlib.redirect_stdout(io.StringIO()):
+        if kind == "real":
+            model = build_vqgan(VQGAN_F16_DDCONFIG, VQGAN_F16_N_EMBED, VQGAN_F16_EMBED_DIM)
+        else:
+            model = build_vqgan(TINY_VQGAN_DDCONFIG, 16, 8)
+        with torch.no_grad():  # taming's uniform(+-1/N) init makes all codes alike; spread them as trained ones are
+            model.codebook.normal_()
+    model.name = f"vqgan-{'f16-1024' if kind == 'real' else 'tiny'}-random"
+    return model.to(device)
+
+
+def brivl_image_tower(kind: str = "real", device: str = "cpu"):
+    """The BriVL image tower only (EfficientNet-B5 at 456 px + RoI pooling + region transformer)."""
+    from imagination.models.brivl import DEFAULT_CONFIG, ImgLearnableEncoder
+
+    cfg = {**DEFAULT_CONFIG, **(BRIVL_PUBLIC if kind == "real" else BRIVL_TINY)}
+    with seeded(2):
+        tower = ImgLearnableEncoder(cfg)
+    return tower.eval().requires_grad_(False).to(device)
+
+
+@functools.lru_cache(maxsize=4)
+def brivl(kind: str = "real", device: str = "cpu"):
+    """A whole BriVLEncoder (image + RoBERTa-size text tower) with random weights and a toy vocabulary."""
+    from transformers import BertTokenizer
+
+    from imagination.models.brivl import BriVLEncoder, build_brivl_learnable
+
+    real = kind == "real"
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("一只猫狗在草地上跑的红色苹果天空中飞鸟山水画海边日落城市夜景雪花月亮星")
+    path = Path(tempfile.mkdtemp(prefix="bench-brivl-vocab-")) / "vocab.txt"
+    path.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    cfg = BRIVL_PUBLIC if real else BRIVL_TINY
+    with seeded(2):
+        learnable = build_brivl_learnable(
+            cfg, vocab_size=21128 if real else len(vocab), bert_layers=12 if real else 1,
+            bert_heads=None if real else 2, max_positions=512 if real else 40, ffn_dim=2048 if real else 64,
+            device="cpu")
+    from imagination.models.brivl import DEFAULT_CONFIG
+
+    full = {**DEFAULT_CONFIG, **cfg}
+    tokenizer = BertTokenizer(vocab=str(path), model_max_length=512 if real else 40)
+    encoder = BriVLEncoder(learnable["imgencoder"], learnable["textencoder"], tokenizer, full)
+    encoder.name = f"brivl-{'public' if real else 'tiny'}-random"
+    del learnable  # drops the momentum twins
+    return encoder.to(device)
+
+
+def demo_missing() -> list[str]:
+    """Names of demo models whose files are not (yet) in checkpoints/."""
+    from imagination.models import registry
+
+    return [name for name in DEMO.values() if not registry.MODELS[name].ready]
+
+
+def demo(family: str, device: str = "cpu"):
+    from imagination.models import registry
+
+    return registry.load(DEMO[family], device)

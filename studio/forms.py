@@ -1,0 +1,171 @@
+"""From the values of the studio's form fields to `ImagineSettings`, and back.
+
+Everything a user can type wrong is checked here, before any model loads, and reported as a
+`UserError` with one line that says how to fix it; the library checks the rest (prompt syntax,
+files, model availability) when the `Run` is built. The reverse direction, `form_from_metadata`,
+turns the settings stored in a PNG back into field values for the gallery's "load settings".
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+
+from imagination.augment import AUGMENTATIONS
+from imagination.errors import UserError
+from imagination.models import registry
+from imagination.pipeline import ImagineSettings, reads_chinese
+
+MAX_PROMPT_CHARS = 500
+MAX_LINES = 16  # poem lines / family fillers in one batched run
+
+MODEL_CHOICES = [("Auto · by language", "auto"), ("BriVL · 中文", "brivl"), ("CLIP · English", "clip"),
+                 ("Both · ensemble", "both")]
+CANVAS_CHOICES = [("VQGAN", "vqgan"), ("Fourier pixels", "pixels"), ("Plain noise pixels", "plain")]
+
+# name: (low, high, default); the sliders use the same numbers, the API is checked against them.
+LIMITS = {
+    "steps": (1, 1000, 150),
+    "size": (32, 512, 128),
+    "cutn": (1, 128, 32),
+    "cut_pow": (0.1, 3.0, 1.0),
+    "tv_weight": (0.0, 10.0, 0.0),
+    "lr": (0.0, 1.0, 0.0),  # 0: the canvas's own default
+    "preview_every": (1, 100, 5),
+    "seed": (0, 2**31 - 1, 0),
+    "weight": (-10.0, 10.0, 1.0),
+    "channel": (0, 100_000, 0),
+}
+
+
+def check_number(name: str, value, integer: bool = True) -> int | float:
+    """A form number inside its LIMITS, as int or float; a UserError naming the field otherwise."""
+    low, high, _ = LIMITS[name]
+    label = name.replace("_", " ")
+    if value is None or value == "":
+        raise UserError(f"{label} is empty: give a number from {low} to {high}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{label} must be a number from {low} to {high}, got {value!r}") from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise UserError(f"{label} must be from {low} to {high}, got {value}")
+    if integer:
+        if number != int(number):
+            raise UserError(f"{label} must be a whole number, got {value}")
+        return int(number)
+    return number
+
+
+def check_text(text: str | None, what: str = "prompt", required: bool = True) -> str:
+    text = (text or "").strip()
+    if required and not text:
+        raise UserError(f"the {what} is empty: type some text, e.g. 'snowy mountains at night' or '雪山'")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise UserError(f"the {what} has {len(text)} characters: at most {MAX_PROMPT_CHARS}")
+    return text
+
+
+def check_lines(text: str | None, what: str = "poem") -> list[str]:
+    """Non-empty lines of a text area, each a prompt of its own."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if not lines:
+        raise UserError(f"the {what} is empty: write one line per image")
+    if len(lines) > MAX_LINES:
+        raise UserError(f"the {what} has {len(lines)} lines: at most {MAX_LINES} in one run")
+    return [check_text(line, f"line {i + 1}") for i, line in enumerate(lines)]
+
+
+def check_choice(name: str, value: str, choices: list[tuple[str, str]]) -> str:
+    keys = [key for _, key in choices]
+    if value not in keys:
+        raise UserError(f"unknown {name} '{value}': choose one of {', '.join(keys)}")
+    return value
+
+
+def draw_seed(seed, locked: bool) -> int:
+    """The seed to use: the one shown when locked, a fresh random one otherwise."""
+    if locked:
+        return check_number("seed", seed)
+    return secrets.randbelow(LIMITS["seed"][1])
+
+
+def models_for(choice: str, prompt: str, second: str = "") -> tuple[list[str] | None, dict[str, list[str]]]:
+    """A model choice -> (models, model_prompts) for one image; 'both' needs the text in each language."""
+    check_choice("model", choice, MODEL_CHOICES)
+    if choice == "auto":
+        return None, {}
+    if choice != "both":
+        return [choice], {}
+    second = check_text(second, "prompt in the other language")
+    if reads_chinese(prompt) == reads_chinese(second):
+        raise UserError("for both models give the Chinese text (for BriVL) in one box and the English "
+                        "text (for CLIP) in the other")
+    main = "brivl" if reads_chinese(prompt) else "clip"
+    other = "clip" if main == "brivl" else "brivl"
+    return [main, other], {other: [second]}
+
+
+def advanced(lr, cutn, cut_pow, augmentations, tv_weight, preview_every) -> dict:
+    """The Advanced accordion's fields as ImagineSettings keyword arguments."""
+    augmentations = list(augmentations or [])
+    unknown = set(augmentations) - set(AUGMENTATIONS)
+    if unknown:
+        raise UserError(f"unknown augmentation {sorted(unknown)[0]}: choose from {', '.join(AUGMENTATIONS)}")
+    lr = check_number("lr", lr if lr is not None else 0, integer=False)
+    return dict(lr=lr or None, cutn=check_number("cutn", cutn), cut_pow=check_number("cut_pow", cut_pow, False),
+                augmentations=tuple(augmentations), tv_weight=check_number("tv_weight", tv_weight, False),
+                preview_every=check_number("preview_every", preview_every))
+
+
+def basics(canvas, steps, size) -> dict:
+    return dict(canvas=check_choice("canvas", canvas, CANVAS_CHOICES), steps=check_number("steps", steps),
+                size=check_number("size", size))
+
+
+def imagine_settings(prompt, second_prompt, negative, model, canvas, steps, size, seed, *, lr=0, cutn=32,
+                     cut_pow=1.0, augmentations=AUGMENTATIONS, tv_weight=0.0, preview_every=5,
+                     init_image=None, image_prompts=(), device="auto") -> ImagineSettings:
+    """The Imagine tab's fields -> settings (seed already drawn)."""
+    prompt = check_text(prompt)
+    models, model_prompts = models_for(model, prompt, second_prompt)
+    return ImagineSettings(
+        prompts=[prompt], models=models, model_prompts=model_prompts,
+        negative=check_text(negative, "negative prompt", required=False), seed=seed,
+        init_image=init_image or None, image_prompts=list(image_prompts or []), device=device,
+        **basics(canvas, steps, size),
+        **advanced(lr, cutn, cut_pow, augmentations, tv_weight, preview_every),
+    )
+
+
+def model_choice(model_names: list[str]) -> str:
+    """Resolved model names stored in a PNG ('clip-demo', 'brivl-roberta-base') -> a model choice."""
+    kinds = {registry.MODELS[name].kind if name in registry.MODELS else name for name in model_names}
+    if {"brivl", "clip"} <= kinds:
+        return "both"
+    return next(iter(kinds & {"brivl", "clip"}), "auto")
+
+
+def form_from_metadata(meta: dict) -> dict:
+    """Settings stored by a run -> Imagine field values (the seed locked, so the run can be repeated)."""
+    if not meta:
+        raise UserError("this image carries no imagination settings (was it made elsewhere?)")
+    index = int(meta.get("image_index", 0) or 0)
+    prompts = meta.get("prompts") or [""]
+    prompt = meta.get("prompt") or prompts[min(index, len(prompts) - 1)]
+    model = model_choice(meta.get("models") or [])
+    second = ""
+    for texts in (meta.get("model_prompts") or {}).values():
+        if texts:
+            second = texts[min(index, len(texts) - 1)]
+    defaults = {name: default for name, (_, _, default) in LIMITS.items()}
+    lr = meta.get("lr")
+    return {
+        "prompt": prompt, "second_prompt": second, "negative": meta.get("negative", ""), "model": model,
+        "canvas": meta.get("canvas", "vqgan"), "steps": meta.get("steps", defaults["steps"]),
+        "size": meta.get("size", defaults["size"]), "seed": meta.get("seed", 0), "lock_seed": True,
+        "lr": lr if lr is not None else 0, "cutn": meta.get("cutn", defaults["cutn"]),
+        "cut_pow": meta.get("cut_pow", defaults["cut_pow"]),
+        "augmentations": list(meta.get("augmentations", AUGMENTATIONS)),
+        "tv_weight": meta.get("tv_weight", 0.0), "preview_every": meta.get("preview_every", 5),
+    }

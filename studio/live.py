@@ -1,0 +1,150 @@
+"""A `Run` as the studio watches it: progress lines, the similarity history, and a clean stop.
+
+Gradio stops a streaming handler by closing its generator at a `yield` (`GeneratorExit`). The run
+is then paused between two steps; `Live.finish_in_background` asks it to stop, lets it render its
+final image once and saves that image (metadata `stopped: true`) on a worker thread, so the server's
+event loop, which performs the close, is never blocked by model work.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pandas as pd
+
+from imagination.errors import UserError
+from imagination.loop import Progress
+from imagination.pipeline import Run
+
+PLOT_COLUMNS = ["step", "similarity", "target"]
+
+
+def short_name(model: str) -> str:
+    return "BriVL" if "brivl" in model else "CLIP" if "clip" in model else model
+
+
+class Live:
+    """Iterate a Run while recording what the UI shows about it."""
+
+    def __init__(self, run: Run, name: str = ""):
+        self.run, self.name = run, name
+        self.labels = {t.encoder.name: t.labels for t in run.objective.targets}
+        self.history: list[tuple[int, float, str]] = []  # (step, similarity, target) of image 0
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+        self.event: Progress | None = None
+        self._events = iter(run)
+
+    def __iter__(self):
+        return self
+
+    @property
+    def finished(self) -> bool:
+        return self.event is not None and self.event.done
+
+    def __next__(self) -> Progress:
+        self.event = event = next(self._events)
+        self._record(event)
+        return event
+
+    def _record(self, event: Progress) -> None:
+        if event.done:  # repeats the last step's numbers
+            return
+        for key, values in event.similarity.items():
+            model, _, neuron = key.partition("/")
+            labels = [neuron] if neuron else self.labels.get(key, [])
+            for label, value in zip(labels, values[0].tolist()):  # image 0 of the batch
+                series = f"{short_name(model)} · {label}"
+                self.history.append((event.step, value, series))
+                self.first.setdefault(series, value)
+                self.last[series] = value
+
+    def headline(self) -> dict[str, float]:
+        """The main target of each model (its first label) -> latest similarity."""
+        main = {}
+        for series, value in self.last.items():
+            model = series.split(" · ")[0]
+            main.setdefault(model, value)
+        return main
+
+    def plot(self) -> pd.DataFrame:
+        return pd.DataFrame(self.history, columns=PLOT_COLUMNS)
+
+    def status(self) -> str:
+        event = self.event
+        if event is None:
+            return "starting…"
+        scores = " · ".join(f"{m} {v:.3f}" for m, v in self.headline().items())
+        prefix = f"{self.name}: " if self.name else ""
+        return f"{prefix}step {event.step}/{event.steps} · {event.it_per_s:.1f} it/s · similarity {scores}"
+
+    def summary(self) -> str:
+        """One line for a finished run: steps, time, and how each main similarity moved."""
+        event = self.event
+        moved = []
+        for series, value in self.last.items():
+            model = series.split(" · ")[0]
+            if not any(m.startswith(model) for m in moved):
+                moved.append(f"{model} {self.first[series]:.3f} → {value:.3f}")
+        moved = f" · similarity {', '.join(moved)}" if moved else ""
+        word = f"stopped at step {event.step}/{event.steps}" if event.stopped else f"done · {event.step} steps"
+        prefix = f"{self.name}: " if self.name else ""
+        return f"{prefix}{word} in {event.elapsed:.1f} s ({event.it_per_s:.1f} it/s){moved}"
+
+    def finish(self) -> Progress:
+        """Stop after the current step and run to the final event (the images so far)."""
+        self.run.stop()
+        for _ in self:
+            pass
+        return self.event
+
+
+class StopBoard:
+    """Per browser session: the outcome of a run that was stopped, for the Stop button to show."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._runs: dict[str, dict] = {}
+
+    def started(self, session: str) -> None:
+        with self._lock:
+            self._runs[session] = {"finished": False, "message": "", "images": []}
+
+    def finished(self, session: str, message: str, images: list) -> None:
+        with self._lock:
+            self._runs[session] = {"finished": True, "message": message, "images": images}
+
+    def wait(self, session: str, timeout: float = 15.0) -> dict | None:
+        """The stopped run's outcome once saved; None when no run of this session was under way."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                record = self._runs.get(session)
+            if record is None:
+                return None
+            if record["finished"] or time.monotonic() > deadline:
+                return record
+            time.sleep(0.05)
+
+
+def finish_in_background(lives: list[Live], save, on_done) -> threading.Thread:
+    """Stop each run, render and save what it has (`save(live) -> [paths]`), then `on_done(message, paths)`."""
+
+    def work():
+        paths, lines = [], []
+        try:
+            for live in lives:
+                if live.finished:
+                    continue  # already finished and saved
+                live.finish()
+                paths += save(live)
+                lines.append(live.summary())
+            message = " | ".join(lines) if lines else "stopped"
+            on_done(f"{message} · saved {', '.join(p.name for p in paths)}" if paths else message, paths)
+        except (UserError, OSError, RuntimeError) as error:  # never lose the stop itself
+            on_done(f"stopped (could not save: {error})", paths)
+
+    thread = threading.Thread(target=work, name="studio-stop", daemon=True)
+    thread.start()
+    return thread
