@@ -137,11 +137,10 @@ def build_app(outputs: str | Path = "outputs", device: str = "auto", concurrency
                                                              label="Augmentations of the cutouts", elem_id="augs")
                             preview_every = _slider("preview_every", "Live image every N steps", elem_id="preview")
                             with gr.Row():
-                                init_image = gr.Image(type="filepath", label="Start from an image (optional)",
-                                                      sources=["upload", "clipboard"], height=160,
-                                                      elem_id="init_image")
+                                init_image = gr.File(label="Start from an image (optional)", file_count="single",
+                                                     file_types=["image"], height=140, elem_id="init_image")
                                 image_prompts = gr.File(label="Image prompts (optional)", file_count="multiple",
-                                                        file_types=["image"], height=160, elem_id="image_prompts")
+                                                        file_types=["image"], height=140, elem_id="image_prompts")
                         run, stop = _buttons("", "Imagine")
                         gr.Examples([["白日依山尽，黄河入海流", "auto", ""], ["snowy mountains at night", "auto", ""],
                                      ["a lighthouse on a cliff in a storm|sunshine:-0.5", "clip", ""],
@@ -248,8 +247,8 @@ def build_app(outputs: str | Path = "outputs", device: str = "auto", concurrency
                                     "semantic constraint: activation + weight × similarity to a text.")
                         n_model = gr.Radio(forms.MODEL_CHOICES[1:3], value="clip", label="Model", elem_id="n_model")
                         with gr.Row():
-                            n_layer = gr.Dropdown([], label="Layer", elem_id="n_layer", scale=3)
-                            n_channel = gr.Slider(0, 1, value=0, step=1, label="Channel", elem_id="n_channel",
+                            n_layer = gr.Dropdown([], label="Layer", elem_id="n_layer", scale=3, allow_custom_value=True)
+                            n_channel = gr.Slider(0, 4095, value=0, step=1, label="Channel", elem_id="n_channel",
                                                   scale=2)
                         n_note = gr.Markdown(elem_id="n_note")
                         n_text = gr.Textbox(label="Constraint text (optional)", elem_id="n_text",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from pathlib import Path
 
 from imagination.augment import AUGMENTATIONS
 from imagination.errors import UserError
@@ -76,6 +77,19 @@ def check_lines(text: str | None, what: str = "poem") -> list[str]:
     return [check_text(line, f"line {i + 1}") for i, line in enumerate(lines)]
 
 
+def check_images(paths: list[str], what: str) -> list[str]:
+    """Uploaded files that must be images: each opened once, a message naming the file otherwise."""
+    from PIL import Image, UnidentifiedImageError
+
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            raise UserError(f"the {what} '{Path(path).name}' is not an image: upload a PNG, JPEG or WebP") from None
+    return list(paths)
+
+
 def check_choice(name: str, value: str, choices: list[tuple[str, str]]) -> str:
     keys = [key for _, key in choices]
     if value not in keys:
@@ -132,7 +146,8 @@ def imagine_settings(prompt, second_prompt, negative, model, canvas, steps, size
     return ImagineSettings(
         prompts=[prompt], models=models, model_prompts=model_prompts,
         negative=check_text(negative, "negative prompt", required=False), seed=seed,
-        init_image=init_image or None, image_prompts=list(image_prompts or []), device=device,
+        init_image=(check_images([init_image], "start image") or [None])[0] if init_image else None,
+        image_prompts=check_images(list(image_prompts or []), "image prompt"), device=device,
         **basics(canvas, steps, size),
         **advanced(lr, cutn, cut_pow, augmentations, tv_weight, preview_every),
     )

@@ -70,7 +70,7 @@ class Handlers:
             settings = forms.imagine_settings(
                 prompt, second_prompt, negative, model, canvas, steps, size, seed, lr=lr, cutn=cutn,
                 cut_pow=cut_pow, augmentations=augmentations, tv_weight=tv_weight, preview_every=preview_every,
-                init_image=init_image, image_prompts=_paths(image_prompts), device=self.device)
+                init_image=(_paths(init_image) or [None])[0], image_prompts=_paths(image_prompts), device=self.device)
         with self._watch(request) as watch:
             yield SKIP(), "loading models…", SKIP(), seed
             live = watch.add(self._start(settings))

@@ -13,7 +13,7 @@ import torch
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(1)  # 2 cores: thread contention costs more than it gains in small tests
 
 
 @pytest.fixture(scope="session")

@@ -46,7 +46,7 @@ def test_tiny_checkpoint_loads_strictly_and_frozen(tiny_dir, vqgan):
     for key, value in loaded.items():
         assert torch.equal(value, saved[key]), key
     assert not vqgan.training and not any(p.requires_grad for p in vqgan.parameters())
-    assert (vqgan.n_embed, vqgan.embed_dim, vqgan.factor) == (16, 8, 8)
+    assert (vqgan.n_embed, vqgan.embed_dim, vqgan.factor) == (16, 8, 2)
     assert vqgan.name == "vqgan_tiny"
 
 
@@ -149,13 +149,13 @@ def test_canvas_renders_its_tokens_and_is_seeded(vqgan):
         return VQGANCanvas(vqgan, batch=2, size=32, generator=torch.Generator().manual_seed(seed))
 
     first = canvas(0)
-    assert first.latent.shape == (2, 8, 4, 4)
+    assert first.latent.shape == (2, 8, 16, 16)
     assert [p for p in first.parameters() if p.requires_grad] == [first.latent]
     with torch.no_grad():
         first.latent.add_(0.3 * torch.randn_like(first.latent))  # off the codebook, as after steps
     images = first()
     assert images.shape == (2, 3, 32, 32) and 0 <= images.min() and images.max() <= 1
-    assert first.tokens().shape == (2, 4, 4)
+    assert first.tokens().shape == (2, 16, 16)
     assert torch.allclose(vqgan.decode_indices(first.tokens()), images, atol=1e-5)  # z + (e - z) ~ e
     assert torch.equal(canvas(1)(), canvas(1)())
     assert not torch.equal(canvas(1)(), canvas(2)())
@@ -198,8 +198,9 @@ def test_share_first_touches_only_the_latent(vqgan):
 
 
 def test_size_must_be_a_multiple_of_the_factor(vqgan):
-    with pytest.raises(UserError, match=r"^size 36 cannot be tiled by this VQGAN: use a multiple of 8, e.g. 32 or 40$"):
-        VQGANCanvas(vqgan, 1, 36)
+    message = r"^size 33 cannot be tiled by this VQGAN: use a multiple of 2, e.g. 32 or 34$"
+    with pytest.raises(UserError, match=message):
+        VQGANCanvas(vqgan, 1, 33)
 
 
 def test_gumbel_variant_loads_and_encodes_deterministically(tmp_path, capsys):

@@ -14,7 +14,6 @@ import io
 import os
 import pickle
 import types
-import zipfile
 from pathlib import Path
 
 import torch
@@ -158,9 +157,6 @@ def build_vqgan(ddconfig: dict, n_embed: int, embed_dim: int, gumbel: bool = Fal
     return VQGAN(ddconfig, n_embed, embed_dim, gumbel=gumbel).freeze()
 
 
-# --- files --------------------------------------------------------------------------------------
-
-
 def _find(directory: Path, candidates: tuple[str, ...]) -> Path | None:
     return next((directory / c for c in candidates if (directory / c).is_file()), None)
 
@@ -170,7 +166,7 @@ def missing_vqgan_files(directory: str | os.PathLike) -> list[str]:
     return [names[0] for names in (YAML_PATHS, CKPT_PATHS) if _find(Path(directory), names) is None]
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException) -> str:  # error messages stay one line
     return f"{type(exc).__name__}: " + (str(exc).strip().splitlines() or [""])[0][:200]
 
 
@@ -205,9 +201,7 @@ ModelCheckpointStub = _lightning_stub(MODEL_CHECKPOINT)
 def read_checkpoint(path: Path, mmap: bool = False) -> dict:
     """weights_only load of a (PL-style) checkpoint, allowing only pytorch_lightning globals. `mmap`
     leaves optimizer states on disk, but overwriting the file while its tensors live is a SIGBUS."""
-    again = "download it again"
-    if not zipfile.is_zipfile(path):
-        raise UserError(f"VQGAN checkpoint {path} is not a torch checkpoint (incomplete download?): {again}")
+    again = "download it again (a web page or an interrupted download is not a checkpoint)"
     try:
         unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception as exc:
@@ -282,8 +276,8 @@ def save_vqgan(model: VQGAN, directory: str | os.PathLike, global_step: int = 0,
     """Write `configs/model.yaml` + `ckpts/last.ckpt` shaped like pytorch-lightning 1.0.8's files;
     `extra_state` adds tensors to the state dict (e.g. a trainer's `loss.*` discriminator)."""
     directory = Path(directory)
-    for sub in ("configs", "ckpts"):
-        (directory / sub).mkdir(parents=True, exist_ok=True)
+    (directory / "configs").mkdir(parents=True, exist_ok=True)
+    (directory / "ckpts").mkdir(exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     ckpt = {  # key order of PL 1.0.8's CheckpointConnector.dump_checkpoint
         "epoch": epoch, "global_step": global_step, "pytorch-lightning_version": "1.0.8",
@@ -294,9 +288,9 @@ def save_vqgan(model: VQGAN, directory: str | os.PathLike, global_step: int = 0,
     params = {"embed_dim": model.embed_dim, "n_embed": model.n_embed, "ddconfig": model.ddconfig,
               "lossconfig": {"target": "taming.modules.losses.vqperceptual.DummyLoss"}}
     if model.gumbel:  # what taming's GumbelVQ.__init__ requires besides the above
-        params["kl_weight"] = 1.0e-8
-        params["temperature_scheduler_config"] = {"target": "taming.lr_scheduler.LambdaWarmUpCosineScheduler",
-            "params": {"warm_up_steps": 0, "max_decay_steps": 1000001, "lr_start": 0.9, "lr_max": 0.9, "lr_min": 1e-6}}
+        schedule = {"warm_up_steps": 0, "max_decay_steps": 1000001, "lr_start": 0.9, "lr_max": 0.9, "lr_min": 1e-6}
+        params.update(kl_weight=1e-8, temperature_scheduler_config={
+            "target": "taming.lr_scheduler.LambdaWarmUpCosineScheduler", "params": schedule})
     config = {"model": {"target": GUMBEL_TARGET if model.gumbel else VQ_TARGET, "params": params}}
     tmp = directory / "ckpts" / "last.ckpt.tmp"  # never leave a half-written last.ckpt behind
     torch.save(ckpt, tmp, pickle_module=_LIGHTNING_PICKLE)
