@@ -11,6 +11,8 @@ import contextlib
 import functools
 import io
 import json
+import os
+import shutil
 import string
 import tempfile
 from pathlib import Path
@@ -56,15 +58,18 @@ def _char_tokenizer(directory: Path, max_length: int):
     return CLIPTokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"), model_max_length=max_length)
 
 
-@functools.lru_cache(maxsize=4)
-def clip(kind: str = "real", device: str = "cpu"):
-    """kind "real": CLIP ViT-B/32 (`CLIPConfig()` defaults, 224 px); "tiny": a 2-layer 32-px toy."""
+def cache_root() -> Path:
+    """Where built random models are kept between the per-case processes of a run (and across runs)."""
+    return Path(os.environ.get("IMAGINATION_BENCH_CACHE", Path(tempfile.gettempdir()) / "imagination-bench-cache"))
+
+
+def _build_clip_dir(kind: str, directory: Path) -> None:
+    """Write a random CLIP as a Hugging Face folder (config, safetensors, tokenizer): building the
+    real one takes seconds of weight init, loading it back well under one."""
     from transformers import CLIPConfig, CLIPModel
 
-    from imagination.models.clip import CLIPEncoder
-
-    tokdir = Path(tempfile.mkdtemp(prefix="bench-clip-tok-"))
-    tokenizer = _char_tokenizer(tokdir, 77 if kind == "real" else 40)
+    tmp = Path(tempfile.mkdtemp(prefix=directory.name + "-", dir=directory.parent))
+    tokenizer = _char_tokenizer(tmp, 77 if kind == "real" else 40)
     eot = len(tokenizer) - 1
     ids = dict(bos_token_id=eot - 1, eos_token_id=eot, pad_token_id=eot)
     if kind == "real":
@@ -77,7 +82,30 @@ def clip(kind: str = "real", device: str = "cpu"):
                                image_size=32, patch_size=8),
             projection_dim=16)
     with seeded(0):
-        model = CLIPModel(config)
+        CLIPModel(config).save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    try:
+        tmp.rename(directory)
+    except OSError:  # another process got there first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=4)
+def clip(kind: str = "real", device: str = "cpu"):
+    """kind "real": CLIP ViT-B/32 (`CLIPConfig()` defaults, 224 px); "tiny": a 2-layer 32-px toy."""
+    import transformers
+    from transformers import CLIPModel, CLIPTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from imagination.models.clip import CLIPEncoder
+
+    hf_logging.disable_progress_bar()
+    directory = cache_root() / f"clip-{kind}-seed0-transformers{transformers.__version__}"
+    if not (directory / "config.json").is_file():
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        _build_clip_dir(kind, directory)
+    model = CLIPModel.from_pretrained(directory, local_files_only=True)
+    tokenizer = CLIPTokenizer.from_pretrained(directory, local_files_only=True)
     return CLIPEncoder(model.eval(), tokenizer, f"clip-{'vit-b32' if kind == 'real' else 'tiny'}-random").to(device)
 
 

@@ -131,7 +131,7 @@ class ReferenceRun:
         self.make_cutouts = MakeCutouts(encoder.input_size, cutn, cut_pow)
         self.mean = torch.tensor(encoder.mean, device=z.device).view(1, 3, 1, 1)
         self.std = torch.tensor(encoder.std, device=z.device).view(1, 3, 1, 1)
-        self.prompts = [Prompt(e) for e in text_embeddings]
+        self.prompts = [Prompt(e[None]) for e in text_embeddings]  # (1, D) each, as the notebook
         self.recompute_text = recompute_text
         if canvas is not None:
             (self.param_name,) = [name for name, p in canvas.named_parameters() if p.requires_grad]
@@ -154,7 +154,7 @@ class ReferenceRun:
         iii = self.encoder._embed_image((cutouts - self.mean) / self.std).float()
         prompts = self.prompts
         if self.recompute_text is not None:
-            prompts = [Prompt(e) for e in self.recompute_text()]
+            prompts = [Prompt(e[None]) for e in self.recompute_text()]
         return [prompt(iii) for prompt in prompts]
 
     def step(self) -> torch.Tensor:

@@ -44,7 +44,9 @@ CSS = """
 #intro h1 { margin-bottom: 0.2em; }
 #intro p { color: var(--body-text-color-subdued); max-width: 60em; }
 .status textarea { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.9em; }
-#result img, #neuron_result img, #cmp_brivl img, #cmp_clip img { image-rendering: auto; }
+.live-image img { width: 100% !important; height: 100% !important; object-fit: contain; }
+#poem_files, #poem_files .file-preview-holder { min-height: 0; }
+.examples-hint { font-size: 0.85em; color: var(--body-text-color-subdued); }
 footer { opacity: 0.7; }
 """
 
@@ -52,7 +54,8 @@ THEME = gr.themes.Soft(
     primary_hue="indigo", secondary_hue="amber", neutral_hue="slate",
     font=["ui-sans-serif", "system-ui", "Segoe UI", "Noto Sans CJK SC", "sans-serif"],
     font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
-)
+).set(button_primary_background_fill="*primary_600", button_primary_background_fill_hover="*primary_700",
+      button_primary_text_color="white")
 
 
 def _random_seed() -> int:
@@ -95,7 +98,7 @@ def _status(elem_id: str):
 
 def _plot(elem_id: str):
     return gr.LinePlot(x="step", y="similarity", color="target", label="Similarity per target over the steps",
-                       height=220, elem_id=elem_id, x_title="step", y_title="cosine similarity")
+                       height=260, elem_id=elem_id, x_title="step", y_title="cosine similarity")
 
 
 def build_app(outputs: str | Path = "outputs", device: str = "auto", concurrency: int = 1) -> gr.Blocks:
@@ -145,10 +148,13 @@ def build_app(outputs: str | Path = "outputs", device: str = "auto", concurrency
                         gr.Examples([["白日依山尽，黄河入海流", "auto", ""], ["snowy mountains at night", "auto", ""],
                                      ["a lighthouse on a cliff in a storm|sunshine:-0.5", "clip", ""],
                                      ["雪山之夜", "both", "snowy mountains at night"]],
-                                    inputs=[prompt, model, second], label="Examples")
+                                    inputs=[prompt, model, second], label="Examples",
+                                    example_labels=["白日依山尽，黄河入海流 · BriVL", "snowy mountains at night · CLIP",
+                                                    "a lighthouse in a storm, not sunny · weights",
+                                                    "雪山之夜 + snowy mountains at night · both"])
                     with gr.Column(scale=6, min_width=340):
-                        result = gr.Image(label="Imagined", format="png", interactive=False, height=420,
-                                          elem_id="result")
+                        result = gr.Image(label="Imagined", format="png", interactive=False, height=440,
+                                          elem_id="result", elem_classes=["live-image"])
                         status = _status("status")
                         plot = _plot("plot")
             model.change(lambda m: gr.update(visible=m == "both"), model, second, **private)
@@ -180,7 +186,7 @@ def build_app(outputs: str | Path = "outputs", device: str = "auto", concurrency
                                                   object_fit="contain", elem_id="poem_gallery")
                         poem_status = _status("poem_status")
                         poem_files = gr.File(label="Downloads: GIF, contact sheet, MP4", file_count="multiple",
-                                             interactive=False, elem_id="poem_files")
+                                             interactive=False, height=120, elem_id="poem_files")
             poem = poem_run.click(h.poem, [poem_text, poem_model, poem_controls["canvas"], poem_controls["steps"],
                                            poem_controls["size"], poem_controls["seed"], poem_controls["lock_seed"],
                                            chain],
@@ -199,9 +205,9 @@ def build_app(outputs: str | Path = "outputs", device: str = "auto", concurrency
                 cmp_run, cmp_stop = _buttons("cmp_", "Imagine with both")
                 with gr.Row():
                     cmp_brivl = gr.Image(label="BriVL imagines", format="png", interactive=False, height=360,
-                                         elem_id="cmp_brivl")
+                                         elem_id="cmp_brivl", elem_classes=["live-image"])
                     cmp_clip = gr.Image(label="CLIP imagines", format="png", interactive=False, height=360,
-                                        elem_id="cmp_clip")
+                                        elem_id="cmp_clip", elem_classes=["live-image"])
                 cmp_status = _status("cmp_status")
                 cmp_table = gr.Dataframe(label="Cross scores: each model scores each image (cosine similarity)",
                                          interactive=False, elem_id="cmp_table")
@@ -258,8 +264,8 @@ def build_app(outputs: str | Path = "outputs", device: str = "auto", concurrency
                         n_controls = _run_controls("n_")
                         n_run, n_stop = _buttons("n_", "Visualise")
                     with gr.Column(scale=6, min_width=340):
-                        n_result = gr.Image(label="The neuron imagines", format="png", interactive=False, height=420,
-                                            elem_id="neuron_result")
+                        n_result = gr.Image(label="The neuron imagines", format="png", interactive=False, height=440,
+                                            elem_id="neuron_result", elem_classes=["live-image"])
                         n_status = _status("n_status")
                         n_plot = _plot("n_plot")
             layer_outputs = [n_layer, n_channel, n_note]

@@ -339,12 +339,16 @@ def cross_scores(images: torch.Tensor, chinese: str, english: str, device: str) 
 
 def models_markdown(rows: list[dict]) -> str:
     """registry.status() -> a Markdown report: what is ready, what is missing and where it goes."""
-    lines = ["| model | kind | status | folder | |", "|---|---|---|---|---|"]
+    lines = ["| model | status | what it is · what to put where |", "|---|---|---|"]
     for row in rows:
-        state = "✅ ready" if row["ready"] else "— missing"
-        tag = " (demo)" if row["demo"] else ""
-        todo = row["description"] if row["ready"] else "put " + "; ".join(row["missing"]) + f" — from {row['source']}"
-        lines.append(f"| **{row['name']}**{tag} | {row['kind']} | {state} | `{row['folder']}` | {todo} |")
+        tags = " · ".join([row["kind"]] + (["demo"] if row["demo"] else []))
+        if row["ready"]:
+            state, detail = "● ready", f"{row['description']}<br>`{row['folder']}`"
+        else:
+            missing = "; ".join(m.replace(row["folder"] + "/", "") for m in row["missing"])
+            state = "○ missing"
+            detail = f"{row['description']}<br>put {missing} into `{row['folder']}` — from {row['source']}"
+        lines.append(f"| **{row['name']}**<br>{tags} | {state} | {detail} |")
     used = []
     for family in ("brivl", "clip", "vqgan"):
         try:

@@ -254,7 +254,7 @@ def test_models_report_says_what_is_missing(tiny_checkpoints):
     from studio.handlers import models_markdown
 
     report = models_markdown(registry.status())
-    assert "**clip** → `clip-demo`" in report and "✅ ready" in report
+    assert "**clip** → `clip-demo`" in report and "● ready" in report
     assert "brivl-with-roberta-base.pth" in report  # the real BriVL is missing, and the report says what to put
 
 

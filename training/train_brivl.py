@@ -1,7 +1,7 @@
 """Train the demo BriVL: the official architecture at small size, on Chinese world captions.
 
 timm `test_efficientnet` backbone at 128 px (a 4x4 feature map) with the 37-box grid pooling kept,
-a 4-layer BERT of width 256 over a character vocabulary, 2-layer region/token transformers. The
+a 3-layer BERT of width 192 over a character vocabulary, 1-layer region/token transformers. The
 loss is in-batch InfoNCE (the paper trained with MoCo queues; at this size the batch suffices).
 Saved as the official `{'learnable': ...}` dict with momentum twins, config.yml and vocab.txt.
 """
@@ -20,9 +20,9 @@ from training.data import random_crops, sample_captions
 from training.vocab import write_bert_vocab
 
 CONFIG = {"MODEL": {"CNN": "test_efficientnet", "IMG_SIZE": 128, "GRID_SIZE": 4, "BOX_GRID": 6,
-                    "MAX_IMG_LEN": 37, "MAX_TEXT_LEN": 32, "TEXT_FEATURE_DIM": 256,
+                    "MAX_IMG_LEN": 37, "MAX_TEXT_LEN": 32, "TEXT_FEATURE_DIM": 192,
                     "IMG_TRANSFORMER_HEAD": 4, "TEXT_TRANSFORMER_HEAD": 4,
-                    "IMG_TRANSFORMER_LAYER": 2, "TEXT_TRANSFORMER_LAYER": 2}}
+                    "IMG_TRANSFORMER_LAYER": 1, "TEXT_TRANSFORMER_LAYER": 1}}
 
 
 def train_brivl(train, held_out, out_dir, device, steps=5000, batch=256, lr=1e-3, seed=0):
@@ -33,7 +33,7 @@ def train_brivl(train, held_out, out_dir, device, steps=5000, batch=256, lr=1e-3
     vocab_size = write_bert_vocab(vocab_path, world.chinese_charset())
     tokenizer = BertTokenizer(vocab=str(vocab_path))
     torch.manual_seed(seed)
-    learnable = build_brivl_learnable(CONFIG, vocab_size=vocab_size, bert_layers=4, bert_heads=4,
+    learnable = build_brivl_learnable(CONFIG, vocab_size=vocab_size, bert_layers=3, bert_heads=4,
                                       max_positions=64, ffn_dim=512).to(device)
     img, text = learnable["imgencoder"].train(), learnable["textencoder"].train()
     params = list(img.parameters()) + list(text.parameters())
@@ -62,7 +62,7 @@ def train_brivl(train, held_out, out_dir, device, steps=5000, batch=256, lr=1e-3
         optimizer.step()
         if step % 250 == 249:
             log(f"brivl step {step + 1}/{steps} loss {loss.item():.4f} scale {logit_scale.exp().item():.1f}")
-    for name in ("imgencoder", "textencoder"):  # momentum twins = the trained weights (no MoCo here)
-        learnable[f"{name}_mom"].load_state_dict(learnable[name].state_dict())
-    save_brivl(learnable.eval().cpu(), CONFIG, vocab_path, out_dir, filename="brivl-demo.pth")
+    # No MoCo here: save_brivl stores the trained weights as their own momentum twins.
+    trained = torch.nn.ModuleDict({"imgencoder": img, "textencoder": text})
+    save_brivl(trained.eval().cpu(), CONFIG, vocab_path, out_dir, filename="brivl-demo.pth")
     return {"steps": steps, "batch": batch, "vocab_size": vocab_size}

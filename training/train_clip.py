@@ -27,12 +27,12 @@ def build(vocab_size: int):
 
     eot = vocab_size - 1  # <|endoftext|> is the last id; pooling takes the first eot position
     config = CLIPConfig(
-        text_config=dict(vocab_size=vocab_size, hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
+        text_config=dict(vocab_size=vocab_size, hidden_size=192, intermediate_size=768, num_hidden_layers=4,
                          num_attention_heads=4, max_position_embeddings=MAX_TEXT, bos_token_id=eot - 1,
                          eos_token_id=eot, pad_token_id=eot),
-        vision_config=dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
+        vision_config=dict(hidden_size=192, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
                            image_size=IMAGE_SIZE, patch_size=8),
-        projection_dim=256,
+        projection_dim=192,
     )
     return CLIPModel(config)
 

@@ -28,12 +28,12 @@ class SceneJudge(nn.Module):
     def __init__(self, groups: dict[str, list[str]]):
         super().__init__()
         self.groups = {g: list(labels) for g, labels in groups.items()}
-        self.features = nn.Sequential(_block(3, 32), _block(32, 64), _block(64, 128), _block(128, 128),
-                                      _block(128, 256), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.heads = nn.ModuleDict({g: nn.Linear(256, len(labels)) for g, labels in self.groups.items()})
+        self.features = nn.Sequential(_block(3, 16), _block(16, 32), _block(32, 64), _block(64, 96),
+                                      _block(96, 128), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.heads = nn.ModuleDict({g: nn.Linear(128, len(labels)) for g, labels in self.groups.items()})
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = self.features(images * 2 - 1)  # (B, 256)
+        h = self.features(images * 2 - 1)  # (B, 128)
         return {g: head(h) for g, head in self.heads.items()}
 
     @torch.no_grad()

@@ -513,7 +513,9 @@ def save_brivl(model_learnable: nn.ModuleDict, config: Mapping, vocab_path: str 
     state = {k: v.detach().cpu() for k, v in model_learnable.state_dict().items()}
     for name in ("imgencoder", "textencoder"):
         if f"{name}_mom" not in model_learnable:
-            twin = {f"{name}_mom{k[len(name):]}": v.clone() for k, v in state.items() if k.startswith(name + ".")}
+            # The same tensors, not copies: torch.save writes a shared storage once, so the file has
+            # upstream's keys at half the size (the twins are never used for inference).
+            twin = {f"{name}_mom{k[len(name):]}": v for k, v in state.items() if k.startswith(name + ".")}
             state.update(twin)
     cfg = {**{k: v for k, v in _full_config(config).items() if not k.startswith("BERT_")},
            **_arch_from_modules(model_learnable)}
