@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", action="append", default=[], metavar="CASE", help="leave these cases out")
     p.add_argument("--json", metavar="PATH", help="write machine-readable results here")
     p.add_argument("--reps", type=int, help="alternating repetitions per case (default 3 CPU, 5 CUDA, 1 quick)")
-    p.add_argument("--steps", type=int, help="timed steps per repetition (default 1 CPU, 5 CUDA, 2 quick)")
+    p.add_argument("--steps", type=int, help="timed steps per repetition (default 1 CPU, 10 CUDA, 2 quick)")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps per variant before timing (default 1)")
     p.add_argument("--sizes", help="image sides for the loop/cutout cases, e.g. 128,256 (default 128,256 "
                                    "CPU, 256,512 CUDA, 64 quick)")
@@ -70,7 +70,7 @@ def _selected(specs, only: list[str], skip: list[str]):
         pats = [q.strip() for p in patterns for q in p.split(",") if q.strip()]
         return any(fnmatch.fnmatch(name, p) or name.startswith(p) for p in pats)
 
-    chosen = [s for s in specs if not only or matches(s.name, only)]
+    chosen = [s for s in specs if matches(s.name, only)] if only else [s for s in specs if s.default]
     return [s for s in chosen if not matches(s.name, skip)]
 
 
@@ -139,8 +139,9 @@ def machine_info(device: str) -> dict:
     try:
         with open("/proc/cpuinfo") as f:
             cpuinfo = f.read()
-        info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")), "")
-        flags = next((ln for ln in cpuinfo.splitlines() if ln.startswith("flags")), "")
+        lines = cpuinfo.splitlines()
+        info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
+        flags = next((ln for ln in lines if ln.startswith("flags")), "")
         info["cpu_bf16"] = [f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f" {f}" in flags]
     except OSError:
         pass
@@ -166,8 +167,8 @@ def _fmt_ratio(r) -> str:
     return text
 
 
-def print_case(result, device: str, out=sys.stdout) -> None:
-    w = lambda s="": print(s, file=out, flush=True)  # noqa: E731
+def print_case(result, device: str, out=None) -> None:
+    w = lambda s="": print(s, file=out or sys.stdout, flush=True)  # noqa: E731
     w(f"\n== {result.name}: {result.title}  [{result.seconds:.0f} s"
       + (f", process peak RSS {result.process_maxrss_mib:.0f} MiB" if result.process_maxrss_mib else "") + "]")
     if result.skipped:
@@ -195,8 +196,8 @@ def print_case(result, device: str, out=sys.stdout) -> None:
         w(f"   note: {n}")
 
 
-def print_summary(results, out=sys.stdout) -> None:
-    w = lambda s="": print(s, file=out, flush=True)  # noqa: E731
+def print_summary(results, out=None) -> None:
+    w = lambda s="": print(s, file=out or sys.stdout, flush=True)  # noqa: E731
     w("\n== summary")
     for res in results:
         if res.skipped or res.error:

@@ -1,35 +1,34 @@
 """The benchmark cases. Each builds its variants, measures them side by side (bench.harness.measure)
 and returns a CaseResult with speeds, memory, ratios against their targets and PASS/FAIL checks.
 
-Case names (select with --only; a pattern or a prefix):
+Case names (select with --only: a name, a prefix or a glob; see bench/RESULTS.md for the method):
   loop-{canvas}-{size}     our loop vs the classic notebook loop (bench/reference.py), CLIP ViT-B/32,
                            canvas vqgan (f16, 1024 codes) or pixels (Fourier); plus our loop with the
-                           prototyped levers (bench/levers.py)
-  poem                     8 lines as one batch vs 8 separate runs
+                           levers that measured faster on the device kind (bench/levers.py)
+  poem                     8 lines as one batch vs 8 separate runs (demo models if present)
   brivl-pool               RoI pooling alone: batched vs the official per-image loop
   brivl-tower              BriVL image tower (EfficientNet-B5, 456 px) forward+backward, both poolings
   spi-{clip,brivl}-demo    seconds per image with the demo models at the studio defaults
-  lever-cutouts-{size}     cutouts + augmentations: one batched warp vs the Python loop + kornia classes
+  lever-cutouts-{size}     cutouts + augmentations: one batched warp vs the Python loop + kornia
   lever-bf16               fp32 vs bf16 for the whole step vs bf16 for the encoder only
-  lever-channels-last      VQGAN decoder: NCHW vs channels_last, taming's swish vs fused SiLU
-  lever-compile            VQGAN decoder: eager vs torch.compile (compile time reported apart)
+  lever-channels-last      VQGAN decoder: fp32/bf16 x NCHW/channels_last x taming's swish/fused SiLU
+  lever-compile            torch.compile (CUDA: the whole step's models; CPU: opt-in, decoder only)
   lever-overheads          text embedded once vs every step; no sync vs .item() every step
-  check                    similarity reached after N steps: ours vs reference, bf16 vs fp32
-"""
+  check                    similarity reached after N steps: ours vs reference, bf16 vs fp32"""
 
 from __future__ import annotations
 
 import contextlib
-import math
+import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Callable
 
 import torch
 
 from bench import levers, models
-from bench.harness import CaseResult, Check, Variant, measure
+from bench.harness import CaseResult, Check, MiB, PeakRSS, Variant, VariantResult, measure, sync
 from bench.reference import MakeCutouts, ReferenceRun
 from imagination.augment import Cutouts
 from imagination.loop import autocast_for, optimise
@@ -79,7 +78,7 @@ class Config:
         return Config(
             device=self.device, quick=self.quick, tiny=self.tiny,
             reps=self.reps or (1 if quick else (5 if self.cuda else 3)),
-            steps=self.steps or (2 if quick else (5 if self.cuda else 1)),
+            steps=self.steps or (2 if quick else (10 if self.cuda else 1)),
             warmup=self.warmup, sizes=tuple(self.sizes or sizes), cutn=self.cutn or cutn,
             check_steps=self.check_steps or (3 if quick else 50),
             spi_steps=self.spi_steps or (3 if quick else 150),
@@ -96,7 +95,7 @@ class CaseSpec:
     name: str
     title: str
     run: Callable[[Config], CaseResult]
-    tags: tuple[str, ...] = field(default_factory=tuple)
+    default: bool = True  # part of a run without --only
 
 
 # --- shared pieces ---------------------------------------------------------------------------------
@@ -222,8 +221,12 @@ def loop_case(canvas_kind: str, size: int) -> Callable[[Config], CaseResult]:
         result = CaseResult(f"loop-{canvas_kind}-{size}", "", settings=dict(
             encoder=encoder.name, vqgan=vqgan.name if vqgan else None, size=size_, cutn=cfg.cutn, lr=lr,
             reps=cfg.reps, steps=cfg.steps, warmup=cfg.warmup))
-        fast_encoder = encoder if cfg.cuda else levers.AutocastEncoder(encoder)
-        fast_vqgan = levers.channels_last_copy(vqgan) if vqgan is not None else None
+        # The levers that measured faster on each device kind (see the lever-* cases; measured on a
+        # 2-core AMX Xeon and an H100): on CPU bf16 autocast for the whole step (nearest-code distances
+        # stay fp32 in the library) + an NHWC decoder + fused SiLU; on CUDA, where these small steps
+        # are launch-bound, bf16 autocast and NHWC measured slower, so fp32 + fused SiLU.
+        fast_precision = "fp32" if cfg.cuda else "bf16"
+        fast_vqgan = levers.channels_last_copy(vqgan) if vqgan is not None and not cfg.cuda else vqgan
         new = lambda v=vqgan: make_canvas(canvas_kind, 1, size_, vqgan=v, device=device)  # noqa: E731
 
         def tuned_step(state):
@@ -240,8 +243,8 @@ def loop_case(canvas_kind: str, size: int) -> Callable[[Config], CaseResult]:
             variants.append(Variant("ours-fp32", lambda: ours_state(encoder, new(), [PROMPT], cutn=cfg.cutn, lr=lr,
                                                                     precision="fp32"),
                                     ours_step, similarity=lambda s: scorer(ours_images(s))))
-        variants.append(Variant("ours+levers", lambda: ours_state(fast_encoder, new(fast_vqgan), [PROMPT],
-                                                                   cutn=cfg.cutn, lr=lr),
+        variants.append(Variant("ours+levers", lambda: ours_state(encoder, new(fast_vqgan), [PROMPT], cutn=cfg.cutn,
+                                                                   lr=lr, precision=fast_precision),
                                 tuned_step, similarity=lambda s: scorer(ours_images(s))))
         scorer = Scorer(encoder, [PROMPT])
         start = scorer(render(new()))
@@ -254,11 +257,10 @@ def loop_case(canvas_kind: str, size: int) -> Callable[[Config], CaseResult]:
         _similarity_check(result, start, "ours", "reference", f"similarity after {done} steps, ours vs reference", done)
         _similarity_check(result, start, "ours+levers", "reference",
                           f"similarity after {done} steps, ours+levers vs reference", done)
-        levers_text = ("channels_last VQGAN + fused SiLU" if cfg.cuda else
-                       "bf16 autocast on the encoder only + channels_last VQGAN + fused SiLU")
-        if vqgan is None:
-            levers_text = "none beyond ours" if cfg.cuda else "bf16 autocast on the encoder only"
-        result.notes.append(f"ours+levers = {levers_text} (prototypes in bench/levers.py)")
+        levers_text = f"precision={fast_precision!r}"
+        if vqgan is not None:
+            levers_text += " + fused SiLU in the VQGAN decoder" + ("" if cfg.cuda else " + channels_last VQGAN")
+        result.notes.append(f"ours+levers = {levers_text} (bench/levers.py)")
         if cfg.cuda:
             result.notes.append("ours runs the library default on CUDA: bf16 autocast for the whole step; "
                                 "the reference runs fp32 as the notebooks do")
@@ -278,14 +280,17 @@ def poem_case(cfg: Config) -> CaseResult:
     else:
         encoder, vqgan = _clip(cfg), _vqgan(cfg)
         size = cfg.sizes[0] if cfg.quick or cfg.tiny else (256 if cfg.cuda else 128)
-        cutn = cfg.cutn if cfg.cuda or cfg.quick or cfg.tiny else 8  # 8 lines x 32 real CLIP cutouts: minutes a step
+        cutn = cfg.cutn if cfg.cuda or cfg.tiny else min(cfg.cutn, 4)  # 8 lines x 32 real CLIP cutouts: ~40 s a step
+    # real models on CPU: ~15 s a variant step, so 2 repetitions keep the full run within its 15 minutes
+    reps = cfg.reps if demo or cfg.cuda or cfg.quick or cfg.tiny else min(cfg.reps, 2)
     size = _size_for(vqgan, size)
     lines = POEM
     result = CaseResult("poem", "", settings=dict(encoder=encoder.name, vqgan=vqgan.name, size=size, cutn=cutn,
-                                                  lines=len(lines), reps=cfg.reps, steps=cfg.steps))
+                                                  lines=len(lines), reps=reps, steps=cfg.steps))
     if not demo:
         result.notes.append(f"demo models absent ({', '.join(missing)}): real-size random models"
-                            + ("" if cutn == cfg.cutn else f", cutn {cutn} to keep the CPU run short"))
+                            + ("" if cutn == cfg.cutn else f", cutn {cutn} and {reps} repetitions to keep the CPU "
+                                                           "run short"))
     new = lambda b: make_canvas("vqgan", b, size, vqgan=vqgan, device=device)  # noqa: E731
     lr = LR["vqgan"]
     scorer = Scorer(encoder, lines)
@@ -303,7 +308,7 @@ def poem_case(cfg: Config) -> CaseResult:
         Variant("separate-runs", build_separate, step_separate, units=len(lines), unit="line-steps/s",
                 similarity=lambda ss: scorer(torch.cat([ours_images(s) for s in ss]))),
     ]
-    result.variants, result.ratios = measure(variants, device=device, reps=cfg.reps, steps=cfg.steps,
+    result.variants, result.ratios = measure(variants, device=device, reps=reps, steps=cfg.steps,
                                              warmup=cfg.warmup, log=cfg.log,
                                              ratios=[("one-batch", "separate-runs", 1.2)])
     result.notes.append("each line gets the same steps either way; 'separate-runs' interleaves the 8 runs' "
@@ -346,8 +351,9 @@ def brivl_pool_case(cfg: Config) -> CaseResult:
         a = roi_pool(features, boxes, max_pool, img_size, 4)
         b = roi_pool_per_image_reference(features, boxes, max_pool, img_size, 4)
     err = (a - b).abs().max().item() / b.abs().max().item()
-    result.checks.append(Check("batched pooling equals the per-image loop", err < 1e-4,
-                               f"max |difference| / max |value| = {err:.2e} (fp32, tolerance 1e-4)"))
+    tol = 1e-3 if cfg.cuda else 1e-4  # cuDNN convolutions use TF32 by default: ~3e-4 relative
+    result.checks.append(Check("batched pooling equals the per-image loop", err < tol,
+                               f"max |difference| / max |value| = {err:.2e} (fp32 inputs, tolerance {tol:g})"))
     return result
 
 
@@ -355,8 +361,9 @@ def brivl_tower_case(cfg: Config) -> CaseResult:
     device = cfg.torch_device
     tower = models.brivl_image_tower(cfg.kind, cfg.device)
     side, batch = tower.img_size, cfg.brivl_batch
+    reps = cfg.reps if cfg.cuda or cfg.quick or cfg.tiny else min(cfg.reps, 2)  # CPU: ~7 s a variant step
     result = CaseResult("brivl-tower", "", settings=dict(cnn=tower.cnn, size=side, cutouts=batch,
-                                                         reps=cfg.reps, steps=cfg.steps))
+                                                         reps=reps, steps=cfg.steps))
     if not cfg.cuda and not cfg.tiny:
         result.notes.append(f"{batch} cutouts a step on CPU (32 would need ~15 GB of activations); "
                             "the pooling's share grows with the batch")
@@ -378,7 +385,7 @@ def brivl_tower_case(cfg: Config) -> CaseResult:
                 Variant("per-image", *make(tower, levers.per_image_roi_pool)),
                 Variant("batched+channels_last", *make(cl_tower, channels_last=True))]
     result.variants, result.ratios = measure(
-        variants, device=device, reps=cfg.reps, steps=cfg.steps, warmup=cfg.warmup, log=cfg.log,
+        variants, device=device, reps=reps, steps=cfg.steps, warmup=cfg.warmup, log=cfg.log,
         ratios=[("batched", "per-image", None), ("batched+channels_last", "batched", None)])
     for v in result.variants:
         v.extra["images_per_s"] = round(v.it_s * batch, 3)
@@ -405,16 +412,24 @@ def spi_case(family: str) -> Callable[[Config], CaseResult]:
         t0 = time.perf_counter()
         run_ = Run(settings)
         setup = time.perf_counter() - t0
-        events = list(run_)
+        if cfg.cuda:
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated()
+            events = list(run_)
+            torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated()
+        else:
+            with PeakRSS() as probe:
+                events = list(run_)
+            before, peak = probe.before, probe.peak
         total = time.perf_counter() - t0
         loop_s = events[-1].elapsed
         it_s = run_.result.steps / loop_s
         per_image_150 = setup + 150 / it_s
         sim = next(iter(run_.result.similarity.values()))[0][prompt]
-        from bench.harness import VariantResult
-
         result.variants = [VariantResult("studio-defaults", round(it_s, 3), [it_s], similarity=round(sim, 4),
-                                         build_s=round(setup, 2),
+                                         build_s=round(setup, 2), peak_mib=round(peak / MiB, 1),
+                                         step_mib=round((peak - before) / MiB, 1),
                                          extra={"seconds_total": round(total, 2), "steps": run_.result.steps,
                                                 "seconds_per_image_at_150_steps": round(per_image_150, 1)})]
         result.notes.append(f"{total:.1f} s for {steps} steps incl. {setup:.1f} s set-up (models were cached "
@@ -492,9 +507,10 @@ def _cpu_bf16_note() -> str:
 
 
 def channels_last_case(cfg: Config) -> CaseResult:
+    """The decoder's share of a step under each combination of precision, memory layout and SiLU."""
     device = cfg.torch_device
     vqgan = _vqgan(cfg)
-    size = _size_for(vqgan, cfg.sizes[-1])
+    size = _size_for(vqgan, cfg.sizes[-1] if cfg.cuda else cfg.sizes[0])
     side = size // vqgan.factor
     result = CaseResult("lever-channels-last", "", settings=dict(vqgan=vqgan.name, size=size, reps=cfg.reps,
                                                                  steps=cfg.steps))
@@ -502,9 +518,10 @@ def channels_last_case(cfg: Config) -> CaseResult:
     with models.seeded(6):
         tokens = torch.randint(vqgan.n_embed, (1, side, side), device=device)
     latent = vqgan.embed_indices(tokens).detach()
-    autocast = autocast_for(device, "auto")
 
-    def make(model, silu: bool, channels_last: bool):
+    def make(precision: str, channels_last: bool, silu: bool):
+        model = cl if channels_last else vqgan
+
         def build():
             z = latent.clone()
             if channels_last:
@@ -512,63 +529,85 @@ def channels_last_case(cfg: Config) -> CaseResult:
             return z.requires_grad_(True)
 
         def step(z):
-            with autocast, (levers.fused_silu() if silu else contextlib.nullcontext()):
+            with autocast_for(device, precision), (levers.fused_silu() if silu else contextlib.nullcontext()):
                 image = model.decode(model.quantize(z)[0])
             image.float().square().mean().backward()
-        return build, step
+        name = precision + ("+channels_last" if channels_last else "") + ("+silu" if silu else "")
+        return Variant(name, build, step)
 
-    variants = [Variant("nchw", *make(vqgan, False, False)),
-                Variant("nchw+silu", *make(vqgan, True, False)),
-                Variant("channels_last", *make(cl, False, True)),
-                Variant("channels_last+silu", *make(cl, True, True))]
-    result.variants, result.ratios = measure(
-        variants, device=device, reps=cfg.reps, steps=cfg.steps, warmup=cfg.warmup, log=cfg.log,
-        ratios=[("channels_last", "nchw", None), ("nchw+silu", "nchw", None), ("channels_last+silu", "nchw", None)])
-    with torch.no_grad(), autocast:
+    variants = [make(p, c, f) for p in ("fp32", "bf16") for c in (False, True) for f in (False, True)]
+    result.variants, result.ratios = measure(variants, device=device, reps=cfg.reps, steps=cfg.steps,
+                                             warmup=cfg.warmup, log=cfg.log,
+                                             ratios=[(v.name, "fp32", None) for v in variants[1:]])
+    with torch.no_grad():
         a = vqgan.decode(vqgan.quantize(latent)[0]).float()
         with levers.fused_silu():
             b = cl.decode(cl.quantize(latent.contiguous(memory_format=torch.channels_last))[0]).float()
     err = (a - b).abs().max().item()
-    tol = 0.05 if cfg.cuda else 1e-3
-    result.checks.append(Check("channels_last+silu decodes the same image", err < tol,
-                               f"max |difference| = {err:.2e} on [0, 1] pixels (tolerance {tol})"))
-    result.notes.append("VQGAN quantize + decode forward and backward to the latent (the canvas's share of a step)")
+    tol = 1e-2 if cfg.cuda else 1e-3  # cuDNN convolutions run TF32 by default
+    result.checks.append(Check("fp32+channels_last+silu decodes the same image as fp32", err < tol,
+                               f"max |difference| = {err:.2e} on [0, 1] pixels (tolerance {tol:g})"))
+    result.notes.append("VQGAN quantize + decode forward and backward to the latent (the canvas's share of a step); "
+                        "bf16 = torch.autocast as the loop applies it")
     return result
 
 
 def compile_case(cfg: Config) -> CaseResult:
+    """CPU: the VQGAN decoder alone, eager vs compiled (a CLIP compile on 2 cores costs minutes).
+    CUDA: the whole loop step, eager vs VQGAN decoder + CLIP image tower compiled, also with CUDA
+    graphs (mode="reduce-overhead"): a step's many small kernels leave the GPU idle between launches."""
     device = cfg.torch_device
     vqgan = _vqgan(cfg)
     size = _size_for(vqgan, cfg.sizes[0])
     side = size // vqgan.factor
     result = CaseResult("lever-compile", "", settings=dict(vqgan=vqgan.name, size=size, reps=cfg.reps,
                                                            steps=cfg.steps))
-    compiled = levers.compiled_decoder_copy(vqgan)
-    with models.seeded(6):
-        tokens = torch.randint(vqgan.n_embed, (1, side, side), device=device)
-    latent = vqgan.embed_indices(tokens).detach()
     autocast = autocast_for(device, "auto")
-
-    def make(model):
-        def step(z):
-            with autocast:
-                image = model.decode(model.quantize(z)[0])
-            image.float().square().mean().backward()
-        return (lambda: latent.clone().requires_grad_(True)), step
-
-    variants = [Variant("eager", *make(vqgan)), Variant("compiled", *make(compiled))]
-    result.variants, result.ratios = measure(variants, device=device, reps=cfg.reps, steps=cfg.steps,
-                                             warmup=max(cfg.warmup, 1), log=cfg.log,
-                                             ratios=[("compiled", "eager", None)])
-    eager, comp = result.variants
-    compile_s = comp.warmup_s - eager.warmup_s
-    comp.extra["compile_s"] = round(compile_s, 1)
-    step_saving = 1 / eager.it_s - 1 / comp.it_s
-    if step_saving > 0:
-        result.notes.append(f"compile takes {compile_s:.0f} s and saves {step_saving * 1000:.0f} ms a step: it pays "
-                            f"after {compile_s / step_saving:.0f} steps (a studio run is 150)")
+    if cfg.cuda:
+        encoder = _clip(cfg)
+        result.settings.update(encoder=encoder.name, cutn=cfg.cutn)
+        lr = LR["vqgan"]
+        variants = [Variant("eager", lambda: ours_state(encoder, make_canvas("vqgan", 1, size, vqgan=vqgan,
+                                                                                device=device),
+                                                          [PROMPT], cutn=cfg.cutn, lr=lr), ours_step)]
+        for name, mode in (("compiled", None), ("compiled-cudagraphs", "reduce-overhead")):
+            def build(mode=mode):
+                options = {"mode": mode} if mode else {}
+                twin = levers.compiled_decoder_copy(vqgan, **options)
+                enc = levers.CompiledEncoder(encoder, **options)
+                return ours_state(enc, make_canvas("vqgan", 1, size, vqgan=twin, device=device), [PROMPT],
+                                  cutn=cfg.cutn, lr=lr)
+            variants.append(Variant(name, build, ours_step))
+        warmup = max(cfg.warmup, 3)  # CUDA graphs record on the third call
     else:
-        result.notes.append(f"compile takes {compile_s:.0f} s and saves nothing a step: does not pay")
+        compiled = levers.compiled_decoder_copy(vqgan)
+        with models.seeded(6):
+            tokens = torch.randint(vqgan.n_embed, (1, side, side), device=device)
+        latent = vqgan.embed_indices(tokens).detach()
+
+        def make(model):
+            def step(z):
+                with autocast:
+                    image = model.decode(model.quantize(z)[0])
+                image.float().square().mean().backward()
+            return (lambda: latent.clone().requires_grad_(True)), step
+
+        variants = [Variant("eager", *make(vqgan)), Variant("compiled-decoder", *make(compiled))]
+        warmup = max(cfg.warmup, 1)
+        result.notes.append("VQGAN decode forward+backward alone; CLIP is not compiled on CPU (minutes of compile)")
+    result.variants, result.ratios = measure(variants, device=device, reps=cfg.reps, steps=cfg.steps,
+                                             warmup=warmup, log=cfg.log,
+                                             ratios=[(v.name, "eager", None) for v in variants[1:]])
+    eager = result.variants[0]
+    for comp in result.variants[1:]:
+        compile_s = comp.warmup_s - eager.warmup_s
+        comp.extra["compile_s"] = round(compile_s, 1)
+        saving = 1 / eager.it_s - 1 / comp.it_s
+        if saving > 0:
+            result.notes.append(f"{comp.name}: compiles in {compile_s:.0f} s, saves {saving * 1000:.1f} ms a step: "
+                                f"pays after {compile_s / saving:.0f} steps (a studio run is 150)")
+        else:
+            result.notes.append(f"{comp.name}: compiles in {compile_s:.0f} s and saves nothing a step: does not pay")
     return result
 
 
@@ -576,7 +615,7 @@ def overheads_case(cfg: Config) -> CaseResult:
     device = cfg.torch_device
     encoder = _clip(cfg)
     size = cfg.sizes[0]
-    cutn = cfg.cutn if cfg.cuda or cfg.quick or cfg.tiny else 8
+    cutn = cfg.cutn if cfg.cuda or cfg.tiny else min(cfg.cutn, 2)  # CPU: a short step, so the overheads show
     lines = POEM
     lr = LR["pixels"]
     result = CaseResult("lever-overheads", "", settings=dict(encoder=encoder.name, canvas="pixels", size=size,
@@ -599,12 +638,30 @@ def overheads_case(cfg: Config) -> CaseResult:
     result.variants, result.ratios = measure(
         variants, device=device, reps=cfg.reps, steps=cfg.steps, warmup=cfg.warmup, log=cfg.log,
         ratios=[("ours", "text-every-step", None), ("ours", "sync-every-step", None)])
-    t0 = time.perf_counter()
-    encoder.encode_text(lines)
-    if cfg.cuda:
-        torch.cuda.synchronize()
-    result.notes.append(f"embedding the {len(lines)} texts once takes {1000 * (time.perf_counter() - t0):.0f} ms; "
-                        "on CPU a sync costs nothing (no queue to drain), on CUDA it stalls the launch queue")
+    # What recomputing would cost per step with each text tower, timed alone (median of 3).
+    text_tower, text_cfg = models.brivl_text_tower(cfg.kind, cfg.device)
+    with models.seeded(8):
+        ids = torch.randint(5, text_cfg["BERT_VOCAB_SIZE"], (len(lines), text_cfg["MAX_TEXT_LEN"]), device=device)
+    lengths = torch.full((len(lines),), text_cfg["MAX_TEXT_LEN"] // 2, device=device)
+    timings = {}
+    for name, fn in (("clip_text_ms", lambda: encoder.encode_text(lines)),
+                     ("brivl_text_ms", lambda: text_tower(ids, lengths))):
+        runs = []
+        for _ in range(4):
+            sync(device)
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                fn()
+            sync(device)
+            runs.append(1000 * (time.perf_counter() - t0))
+        timings[name] = round(statistics.median(runs[1:]), 1)
+    result.variants[0].extra.update(timings)
+    step_ms = 1000 / result.variants[0].it_s
+    result.notes.append(f"embedding the {len(lines)} lines takes {timings['clip_text_ms']:.0f} ms with CLIP's text "
+                        f"tower, {timings['brivl_text_ms']:.0f} ms with BriVL's RoBERTa-base one: once per run here, "
+                        f"every step if recomputed (a step above: {step_ms:.0f} ms)")
+    result.notes.append("a sync (.item() of loss and similarities) every step: free on CPU; on CUDA it drains the "
+                        "launch queue, which costs only when the GPU, not the Python side, is the bottleneck")
     return result
 
 
@@ -618,8 +675,8 @@ def check_case(cfg: Config) -> CaseResult:
     else:
         encoder, vqgan = _clip(cfg), _vqgan(cfg)
         size, cutn = cfg.sizes[0], cfg.cutn
-        if not (cfg.quick or cfg.tiny):
-            size, cutn, steps = 64, 8, min(steps, 10)
+        if not (cfg.quick or cfg.tiny or cfg.cuda):  # real CLIP on 2 CPU cores: keep it to a minute or two
+            size, cutn, steps = 64, 8, min(steps, MIN_STEPS_TO_JUDGE)
     size = _size_for(vqgan, size)
     lr = LR["vqgan"]
     result = CaseResult("check", "", settings=dict(encoder=encoder.name, vqgan=vqgan.name, size=size, cutn=cutn,
@@ -644,8 +701,9 @@ def check_case(cfg: Config) -> CaseResult:
     start = scorer(render(new()))
     result.variants, result.ratios = measure(variants, device=device, reps=1, steps=steps, warmup=0, log=cfg.log)
     for name in ("ours", "ours-bf16-whole-step", "ours-bf16-encoder-only"):
-        _similarity_check(result, start, name, "reference" if name == "ours" else "ours",
-                          f"similarity after {steps} steps, {name} vs {'reference' if name == 'ours' else 'ours fp32'}", steps)
+        other = "reference" if name == "ours" else "ours"
+        label = f"similarity after {steps} steps, {name} vs {'reference' if name == 'ours' else 'ours fp32'}"
+        _similarity_check(result, start, name, other, label, steps)
     return result
 
 
@@ -668,8 +726,11 @@ def all_cases(cfg: Config) -> list[CaseSpec]:
                               cutouts_case(size)))
     cases += [
         CaseSpec("lever-bf16", "bf16 autocast: whole step vs encoder only vs fp32", bf16_case),
-        CaseSpec("lever-channels-last", "VQGAN decoder: channels_last and fused SiLU", channels_last_case),
-        CaseSpec("lever-compile", "VQGAN decoder: torch.compile", compile_case),
+        CaseSpec("lever-channels-last", "VQGAN decoder: fp32|bf16 x NCHW|channels_last x swish|fused SiLU",
+                 channels_last_case),
+        CaseSpec("lever-compile", "torch.compile: VQGAN decoder (CPU), the whole step's models (CUDA)" +
+                 ("" if cfg.cuda else " [CPU: only with --only: a 2-3 min compile that did not pay]"),
+                 compile_case, default=cfg.cuda),
         CaseSpec("lever-overheads", "text embedded every step, sync every step", overheads_case),
         CaseSpec("check", "similarity reached: ours vs reference, bf16 vs fp32", check_case),
     ]

@@ -121,7 +121,7 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-class _PeakRSS:
+class PeakRSS:
     """Samples VmRSS every `interval` s in a thread while the `with` block runs."""
 
     def __init__(self, interval: float = 0.002):
@@ -188,7 +188,7 @@ def measure(variants: list[Variant], *, device: torch.device, reps: int, steps: 
                 elapsed = time.perf_counter() - t0
                 peak = torch.cuda.max_memory_allocated(device)
             else:
-                with _PeakRSS() as probe:
+                with PeakRSS() as probe:
                     t0 = time.perf_counter()
                     for _ in range(steps):
                         v.step_fn(v.state)

@@ -7,7 +7,8 @@ Each is a drop-in for one library object, used only by the variants that name it
 - `channels_last_copy`: a VQGAN / CNN copy with NHWC weights (oneDNN's and cuDNN's preferred layout).
 - `fused_silu`: taming's `nonlinearity(x) = x * sigmoid(x)` (three kernels forward, more backward)
   replaced by `F.silu` (one kernel, same function) while the block runs.
-- `compiled_decoder_copy`: a VQGAN copy whose decoder is `torch.compile`d.
+- `compiled_decoder_copy`, `CompiledEncoder`: a VQGAN copy whose decoder is `torch.compile`d, an
+  encoder whose image tower is.
 - `per_image_roi_pool`: BriVL's image tower with the official per-image pooling loop in place of
   the library's batched `roi_pool` (the "before" of that optimisation).
 - `RecomputedTargets`: text embeddings recomputed every step (what the library avoids).
@@ -41,6 +42,17 @@ class AutocastEncoder(Encoder):
     def _embed_image(self, pixels):
         with torch.autocast(pixels.device.type, dtype=self.dtype):
             return self.inner._embed_image(pixels)
+
+
+class CompiledEncoder(AutocastEncoder):
+    """Shares `inner`'s weights; its image tower runs through `torch.compile` (under the loop's autocast)."""
+
+    def __init__(self, inner: Encoder, **options):
+        super().__init__(inner)
+        self._compiled = torch.compile(inner._embed_image, **options)
+
+    def _embed_image(self, pixels):
+        return self._compiled(pixels)
 
 
 def channels_last_copy(module: torch.nn.Module) -> torch.nn.Module:

@@ -119,8 +119,11 @@ def vqgan(kind: str = "real", device: str = "cpu"):
             model = build_vqgan(VQGAN_F16_DDCONFIG, VQGAN_F16_N_EMBED, VQGAN_F16_EMBED_DIM)
         else:
             model = build_vqgan(TINY_VQGAN_DDCONFIG, 16, 8)
-        with torch.no_grad():  # taming's uniform(+-1/N) init makes all codes alike; spread them as trained ones are
-            model.codebook.normal_()
+        with torch.no_grad():
+            # taming's uniform(+-1/N) init makes all codes alike. N(0, 0.1^2) spreads them so that Adam
+            # at lr 0.1 starts flipping tokens after ~4 steps; at N(0, 1) not one token changes in
+            # 10 steps and a similarity check could not see the optimiser work.
+            model.codebook.normal_(std=0.1 if kind == "real" else 1.0)
     model.name = f"vqgan-{'f16-1024' if kind == 'real' else 'tiny'}-random"
     return model.to(device)
 
@@ -135,31 +138,20 @@ def brivl_image_tower(kind: str = "real", device: str = "cpu"):
     return tower.eval().requires_grad_(False).to(device)
 
 
-@functools.lru_cache(maxsize=4)
-def brivl(kind: str = "real", device: str = "cpu"):
-    """A whole BriVLEncoder (image + RoBERTa-size text tower) with random weights and a toy vocabulary."""
-    from transformers import BertTokenizer
+def brivl_text_tower(kind: str = "real", device: str = "cpu"):
+    """BriVL's text tower: RoBERTa-base size (12 layers, 768 wide, 21128 tokens) + the token transformer."""
+    from imagination.models.brivl import DEFAULT_CONFIG, TextLearnableEncoder
 
-    from imagination.models.brivl import BriVLEncoder, build_brivl_learnable
-
-    real = kind == "real"
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("一只猫狗在草地上跑的红色苹果天空中飞鸟山水画海边日落城市夜景雪花月亮星")
-    path = Path(tempfile.mkdtemp(prefix="bench-brivl-vocab-")) / "vocab.txt"
-    path.write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    cfg = BRIVL_PUBLIC if real else BRIVL_TINY
-    with seeded(2):
-        learnable = build_brivl_learnable(
-            cfg, vocab_size=21128 if real else len(vocab), bert_layers=12 if real else 1,
-            bert_heads=None if real else 2, max_positions=512 if real else 40, ffn_dim=2048 if real else 64,
-            device="cpu")
-    from imagination.models.brivl import DEFAULT_CONFIG
-
-    full = {**DEFAULT_CONFIG, **cfg}
-    tokenizer = BertTokenizer(vocab=str(path), model_max_length=512 if real else 40)
-    encoder = BriVLEncoder(learnable["imgencoder"], learnable["textencoder"], tokenizer, full)
-    encoder.name = f"brivl-{'public' if real else 'tiny'}-random"
-    del learnable  # drops the momentum twins
-    return encoder.to(device)
+    if kind == "real":
+        extra = dict(BERT_VOCAB_SIZE=21128, BERT_LAYERS=12, BERT_HEADS=12, BERT_INTERMEDIATE=3072,
+                     BERT_MAX_POSITIONS=512, IMG_FEATURE_DIM=2048, TEXT_FFN_DIM=2048)
+    else:
+        extra = dict(BERT_VOCAB_SIZE=40, BERT_LAYERS=1, BERT_HEADS=2, BERT_INTERMEDIATE=64, BERT_MAX_POSITIONS=40,
+                     IMG_FEATURE_DIM=256, TEXT_FFN_DIM=64)
+    cfg = {**DEFAULT_CONFIG, **(BRIVL_PUBLIC if kind == "real" else BRIVL_TINY), **extra}
+    with seeded(7):
+        tower = TextLearnableEncoder(cfg)
+    return tower.eval().requires_grad_(False).to(device), cfg
 
 
 def demo_missing() -> list[str]:

@@ -5,6 +5,7 @@
   handlers  the event handlers (generators streaming each run)
   media     GIF, MP4 and contact sheet of a sequence
   outputs   the outputs folder: saving, listing, and the only path a client may name
+  tabs      one function per tab: controls and wiring
   app       the page itself: build_app() and launch()
 """
 

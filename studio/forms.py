@@ -146,7 +146,7 @@ def imagine_settings(prompt, second_prompt, negative, model, canvas, steps, size
     return ImagineSettings(
         prompts=[prompt], models=models, model_prompts=model_prompts,
         negative=check_text(negative, "negative prompt", required=False), seed=seed,
-        init_image=(check_images([init_image], "start image") or [None])[0] if init_image else None,
+        init_image=check_images([init_image], "start image")[0] if init_image else None,
         image_prompts=check_images(list(image_prompts or []), "image prompt"), device=device,
         **basics(canvas, steps, size),
         **advanced(lr, cutn, cut_pow, augmentations, tv_weight, preview_every),
@@ -173,14 +173,21 @@ def form_from_metadata(meta: dict) -> dict:
     for texts in (meta.get("model_prompts") or {}).values():
         if texts:
             second = texts[min(index, len(texts) - 1)]
-    defaults = {name: default for name, (_, _, default) in LIMITS.items()}
     lr = meta.get("lr")
+    numbers = {name: _within(name, meta.get(name)) for name in
+               ("steps", "size", "seed", "cutn", "cut_pow", "tv_weight", "preview_every")}
     return {
         "prompt": prompt, "second_prompt": second, "negative": meta.get("negative", ""), "model": model,
-        "canvas": meta.get("canvas", "vqgan"), "steps": meta.get("steps", defaults["steps"]),
-        "size": meta.get("size", defaults["size"]), "seed": meta.get("seed", 0), "lock_seed": True,
-        "lr": lr if lr is not None else 0, "cutn": meta.get("cutn", defaults["cutn"]),
-        "cut_pow": meta.get("cut_pow", defaults["cut_pow"]),
-        "augmentations": list(meta.get("augmentations", AUGMENTATIONS)),
-        "tv_weight": meta.get("tv_weight", 0.0), "preview_every": meta.get("preview_every", 5),
+        "canvas": meta.get("canvas") if meta.get("canvas") in [k for _, k in CANVAS_CHOICES] else "vqgan",
+        "lock_seed": True, "lr": _within("lr", lr if lr is not None else 0),
+        "augmentations": [a for a in meta.get("augmentations", AUGMENTATIONS) if a in AUGMENTATIONS],
+        **numbers,
     }
+
+
+def _within(name: str, value) -> int | float:
+    """A stored number moved inside the form's LIMITS (a CLI run may have used more steps); default if absent."""
+    low, high, default = LIMITS[name]
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return default
+    return min(max(value, low), high)

@@ -10,7 +10,6 @@ otherwise), saves every finished image under the outputs folder with its setting
 from __future__ import annotations
 
 import html
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from imagination.models import registry
 from imagination.pipeline import ImagineSettings, Neuron, Run, score
 from studio import forms, media
 from studio.live import Live, StopBoard, finish_in_background
-from studio.outputs import Outputs
+from studio.outputs import Outputs, slug
 
 SKIP = gr.skip
 
@@ -77,16 +76,17 @@ class Handlers:
             for event in live:
                 if not event.done:
                     image = to_pil(event.images[0]) if event.images is not None else SKIP()
-                    yield image, live.status(), live.plot() if event.images is not None else SKIP(), SKIP()
+                    plot = live.plot() if event.images is not None and live.plot_due() else SKIP()
+                    yield image, live.status(), plot, SKIP()
             paths = watch.done(self._save(live), live.summary())
             yield str(paths[0]), f"{live.summary()} · saved {paths[0].name}", live.plot(), seed
 
     def after_stop(self, request: gr.Request = None):
         """Runs after Stop: show the image the stopped run saved, and say so. -> (image, status)."""
-        record = self.board.wait(session_of(request))
-        if record is None or not record["images"]:
-            return SKIP(), (record or {}).get("message") or "stopped"
-        return str(record["images"][0]), record["message"]
+        record = self.board.take_stopped(session_of(request))
+        if record is None:
+            return SKIP(), "stopped · none of your runs was computing (a waiting one leaves the queue)"
+        return (str(record["images"][0]) if record["images"] else SKIP()), record["message"]
 
     def after_stop_status(self, request: gr.Request = None) -> str:
         """Runs after Stop on tabs whose status line is all that changes."""
@@ -128,7 +128,7 @@ class Handlers:
         from PIL import Image
 
         images = [Image.open(p).convert("RGB") for p in paths]
-        hint = lines[0]
+        hint = f"poem {slug(lines[0])}"
         gif = media.save_gif(images, self.outputs.new_path(hint, ".gif", self.outputs.sequences))
         sheet_path = self.outputs.new_path(hint, "-sheet.png", self.outputs.sequences)
         media.contact_sheet(images, lines).save(sheet_path)
@@ -221,14 +221,15 @@ class Handlers:
             settings = ImagineSettings(prompts=[f"{text}:{weight}"] if text else [], models=[model],
                                        neuron=Neuron(model, layer, channel), seed=seed, preview_every=5,
                                        device=self.device, **forms.basics(canvas, steps, size))
-        hint = [f"neuron-{layer}-{channel}"]
+        hint = [f"neuron {' '.join(layer.split('.')[-3:])} c{channel}"]
         with self._watch(request) as watch:
             yield SKIP(), "loading models…", SKIP(), seed
             live = watch.add(self._start(settings), hint)
             for event in live:
                 if not event.done:
                     image = to_pil(event.images[0]) if event.images is not None else SKIP()
-                    yield image, live.status(), live.plot() if event.images is not None else SKIP(), SKIP()
+                    plot = live.plot() if event.images is not None and live.plot_due() else SKIP()
+                    yield image, live.status(), plot, SKIP()
             paths = watch.done(self._save(live, hint), live.summary())
             yield str(paths[0]), f"{live.summary()} · saved {paths[0].name}", live.plot(), seed
 
@@ -286,16 +287,16 @@ class Watch:
         if kind is None:
             return
         if kind is not GeneratorExit:  # a failure: nothing to show after a Stop
-            board.finished(session, "stopped", [])
+            board.finished(session, "failed", [])
             return
         pending = [(live, hints) for live, hints in self.lives if not live.finished]
         if not pending and not self.lives:
-            board.finished(session, "stopped before the first step", [])
+            board.finished(session, "stopped before the first step", [], stopped=True)
         elif pending:
             hints = {id(live): h for live, h in pending}
             finish_in_background([live for live, _ in pending],
                                  lambda live: self.handlers._save(live, hints[id(live)]),
-                                 lambda message, paths: board.finished(session, message, paths))
+                                 lambda message, paths: board.finished(session, message, paths, stopped=True))
 
 
 def _paths(files) -> list[str]:

@@ -1,7 +1,7 @@
 """A `Run` as the studio watches it: progress lines, the similarity history, and a clean stop.
 
 Gradio stops a streaming handler by closing its generator at a `yield` (`GeneratorExit`). The run
-is then paused between two steps; `Live.finish_in_background` asks it to stop, lets it render its
+is then paused between two steps; `finish_in_background` asks it to stop, lets it render its
 final image once and saves that image (metadata `stopped: true`) on a worker thread, so the server's
 event loop, which performs the close, is never blocked by model work.
 """
@@ -35,6 +35,7 @@ class Live:
         self.last: dict[str, float] = {}
         self.event: Progress | None = None
         self._events = iter(run)
+        self._plotted = 0.0  # when the plot was last sent
 
     def __iter__(self):
         return self
@@ -68,8 +69,20 @@ class Live:
             main.setdefault(model, value)
         return main
 
-    def plot(self) -> pd.DataFrame:
-        return pd.DataFrame(self.history, columns=PLOT_COLUMNS)
+    def plot(self, max_steps: int = 300) -> pd.DataFrame:
+        """The similarity history, thinned to at most about `max_steps` steps so the browser keeps up."""
+        self._plotted = time.monotonic()
+        rows = self.history
+        last = rows[-1][0] if rows else 0
+        stride = max(1, -(-last // max_steps))
+        if stride > 1:
+            rows = [row for row in rows if row[0] % stride == 0 or row[0] == last]
+        return pd.DataFrame(rows, columns=PLOT_COLUMNS)
+
+    def plot_due(self, every: float = 1.0) -> bool:
+        """Redraw the plot at most once per `every` seconds (it is the costliest thing to send)."""
+        enough = self.event is not None and self.event.step >= 2  # a single point draws an empty chart
+        return enough and time.monotonic() - self._plotted >= every
 
     def status(self) -> str:
         event = self.event
@@ -101,7 +114,7 @@ class Live:
 
 
 class StopBoard:
-    """Per browser session: the outcome of a run that was stopped, for the Stop button to show."""
+    """Per browser session: how its latest run ended, so the Stop button can show what was kept."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -109,22 +122,25 @@ class StopBoard:
 
     def started(self, session: str) -> None:
         with self._lock:
-            self._runs[session] = {"finished": False, "message": "", "images": []}
+            self._runs[session] = {"finished": False, "stopped": False, "message": "", "images": []}
 
-    def finished(self, session: str, message: str, images: list) -> None:
+    def finished(self, session: str, message: str, images: list, stopped: bool = False) -> None:
         with self._lock:
-            self._runs[session] = {"finished": True, "message": message, "images": images}
+            self._runs[session] = {"finished": True, "stopped": stopped, "message": message, "images": images}
 
-    def wait(self, session: str, timeout: float = 15.0) -> dict | None:
-        """The stopped run's outcome once saved; None when no run of this session was under way."""
+    def take_stopped(self, session: str, timeout: float = 15.0) -> dict | None:
+        """The outcome of this session's stopped run, once saved (and only once); None if none was stopped."""
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
                 record = self._runs.get(session)
-            if record is None:
+                if record is None or (record["finished"] and not record["stopped"]):
+                    return None
+                if record["finished"]:
+                    record["stopped"] = False  # shown once
+                    return dict(record)
+            if time.monotonic() > deadline:
                 return None
-            if record["finished"] or time.monotonic() > deadline:
-                return record
             time.sleep(0.05)
 
 

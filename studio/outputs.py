@@ -41,8 +41,8 @@ class Outputs:
     def save(self, image: torch.Tensor, metadata: dict, hint: str = "") -> Path:
         """One image (3, H, W) in [0, 1] with its settings; returns the new file's path."""
         tag = "-stopped" if metadata.get("stopped") else ""
-        hint = hint or metadata.get("prompt") or "imagination"
-        return save_png(image, self.new_path(f"{slug(hint) or 'image'}{tag}"), metadata)
+        name = slug(hint or metadata.get("prompt") or "") or slug(" ".join(metadata.get("models") or [])) or "image"
+        return save_png(image, self.new_path(f"{name}{tag}"), metadata)
 
     def save_result(self, result, hints: list[str] | None = None, extra: dict | None = None) -> list[Path]:
         """All images of a finished `Result`, in order, each with its own metadata."""

@@ -75,7 +75,8 @@ LIVE = """([total]) => {
     const status = document.querySelector('#status textarea').value;
     const img = document.querySelector('#result img');
     const m = status.match(/^step (\\d+)\\/(\\d+)/);
-    return m && Number(m[1]) < total && Number(m[2]) === total && img && img.src.includes('gradio_api/file=');
+    return m && Number(m[1]) < total && Number(m[2]) === total && img && img.src.includes('gradio_api/file=')
+        && img.complete && img.naturalWidth > 0;
 }"""
 
 

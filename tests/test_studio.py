@@ -88,6 +88,20 @@ def test_imagine_streams_and_similarity_rises(studio):
     assert meta["prompt"] == "snowy mountains at night" and meta["seed"] == 7 and meta["steps"] == 10
 
 
+def test_ensemble_and_start_image(studio, tmp_path):
+    client, _, _ = studio
+    start = tmp_path / "start.png"
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(start)
+    image, status, plot, _ = client.predict(
+        **imagine_args(prompt="雪山之夜", model="both", second_prompt="snowy mountains at night", steps=2,
+                       init_image=handle_file(str(start))), api_name="/imagine")
+    meta = read_metadata(image)
+    assert sorted(meta["models"]) == ["brivl-demo", "clip-demo"]
+    assert meta["model_prompts"] == {"clip": ["snowy mountains at night"]} and meta["init_image"]
+    assert "BriVL" in status and "CLIP" in status
+    assert {row[2].split(" · ")[0] for row in plot["data"]} == {"BriVL", "CLIP"}
+
+
 def test_unlocked_seed_is_drawn_and_shown(studio):
     client, _, _ = studio
     seeds = {client.predict(**imagine_args(steps=1, lock_seed=False), api_name="/imagine")[3] for _ in range(3)}

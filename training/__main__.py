@@ -34,14 +34,15 @@ def _trainer(name):
     return fn
 
 
-def _run(name, train, held_out, out, device, scale, results):
+def _run(name, train, held_out, out, device, scale, seconds, results, overrides=None):
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     start = time.time()
     fn = _trainer(name)
-    defaults = fn.__defaults__  # (steps, batch, lr, seed)
+    defaults = fn.__defaults__  # (steps, batch, lr, seed, seconds)
     steps = max(10, int(defaults[0] * scale))
-    report = fn(train, held_out, Path(out) / FOLDERS[name], torch.device(device), steps=steps)
+    report = fn(train, held_out, Path(out) / FOLDERS[name], torch.device(device), steps=steps, seconds=seconds,
+                **(overrides or {}))
     report["seconds"] = round(time.time() - start, 1)
     report["device"] = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     results[name] = report
@@ -51,11 +52,15 @@ def _run(name, train, held_out, out, device, scale, results):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     parser.add_argument("models", nargs="*", default=["all"], choices=["all", *FOLDERS])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="cuda", help="cuda or cpu (never probed here: CUDA must first start in the trainer processes)")
     parser.add_argument("--out", default="checkpoints")
     parser.add_argument("--scenes", type=int, default=60000, help="training scenes rendered once")
     parser.add_argument("--held-out", type=int, default=500)
     parser.add_argument("--steps-scale", type=float, default=1.0, help="multiply every trainer's steps")
+    parser.add_argument("--seconds", type=float, default=None, help="wall-clock budget per model")
+    parser.add_argument("--resume", action="store_true", help="continue training clip/brivl from --out")
+    parser.add_argument("--lr", type=float, help="override the trainers' learning rate")
+    parser.add_argument("--batch", type=int, help="override the trainers' batch size")
     parser.add_argument("--parallel", action="store_true", help="one process per model on the same device")
     args = parser.parse_args(argv)
     names = list(FOLDERS) if "all" in args.models else args.models
@@ -63,11 +68,14 @@ def main(argv=None) -> int:
     train = render_scenes(args.scenes, 0, poem_fraction=POEM_FRACTION)
     held_out = render_scenes(args.held_out, EVAL_SEED_BASE)
     log(f"rendered {len(train)} + {len(held_out)} scenes in {time.time() - start:.1f} s")
+    overrides = {k: v for k, v in (("lr", args.lr), ("batch", args.batch)) if v is not None}
+    if args.resume:
+        overrides["resume"] = True
     manager = mp.get_context("fork").Manager() if args.parallel else None
     results = manager.dict() if manager else {}
     if args.parallel:
         ctx = mp.get_context("fork")
-        procs = [ctx.Process(target=_run, args=(n, train, held_out, args.out, args.device, args.steps_scale, results))
+        procs = [ctx.Process(target=_run, args=(n, train, held_out, args.out, args.device, args.steps_scale, args.seconds, results, overrides))
                  for n in names]
         for p in procs:
             p.start()
@@ -75,7 +83,7 @@ def main(argv=None) -> int:
             p.join()
     else:
         for n in names:
-            _run(n, train, held_out, args.out, args.device, args.steps_scale, results)
+            _run(n, train, held_out, args.out, args.device, args.steps_scale, args.seconds, results, overrides)
     report = {"command": "python -m training " + " ".join(sys.argv[1:] if argv is None else argv), "scenes": args.scenes,
               "held_out": args.held_out, "total_seconds": round(time.time() - start, 1), "models": dict(results)}
     path = Path(args.out) / "training_report.json"

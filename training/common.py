@@ -24,12 +24,30 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, logit_scale: torch
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
-def warmup_cosine(step: int, total: int, warmup: int = 200) -> float:
-    """Learning-rate factor: linear warm-up, then cosine decay to 5%."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+class Schedule:
+    """Steps with a wall-clock budget: training ends at `steps` or `seconds`, whichever comes first,
+    and the learning rate follows warm-up + cosine over that same fraction, so a run cut short by
+    the budget still anneals properly."""
+
+    def __init__(self, steps: int, seconds: float | None = None, warmup: int = 200):
+        self.steps, self.seconds, self.warmup, self.start = steps, seconds, warmup, time.time()
+
+    def fraction(self, step: int) -> float:
+        done = step / self.steps
+        if self.seconds:
+            done = max(done, (time.time() - self.start) / self.seconds)
+        return done
+
+    def lr_factor(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, self.fraction(step))))
+
+    def __iter__(self):
+        step = 0
+        while self.fraction(step) < 1:
+            yield step
+            step += 1
 
 
 def batches(count: int, batch: int, generator: torch.Generator):

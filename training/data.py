@@ -37,13 +37,18 @@ def _render_chunk(args):
 
 @dataclass
 class SceneSet:
-    images: torch.Tensor  # (N, 3, H, W) uint8
+    pixels: np.ndarray  # (N, H, W, 3) uint8; numpy so the parent process never runs a torch op
+    # before forking trainers (an OpenMP pool created before fork deadlocks the children).
     labels: list[dict]  # per scene: {group: label}
     scenes: list  # world.Scene objects, for captioning
     poem_index: list[int | None]  # the poem line a scene was drawn for, else None
 
     def __len__(self) -> int:
         return len(self.scenes)
+
+    def tensor(self) -> torch.Tensor:
+        """(N, 3, H, W) uint8, made in the process that trains."""
+        return torch.from_numpy(self.pixels).permute(0, 3, 1, 2).contiguous()
 
     def label_tensor(self) -> torch.Tensor:
         """(N, groups) class indices, in world.GROUPS order."""
@@ -74,7 +79,7 @@ def render_scenes(count: int, seed_base: int = 0, size: int = 128, workers: int 
     scenes = [s for r in results for s in r[2]]
     poem_index = [(s % len(world.POEM_LINES)) if job[2] is not None else None
                   for job in jobs for s in job[0]]
-    return SceneSet(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), labels, scenes, poem_index)
+    return SceneSet(images, labels, scenes, poem_index)
 
 
 def sample_captions(scenes: SceneSet, indices, lang: str, rng: np.random.Generator) -> list[str]:

@@ -15,7 +15,7 @@ import torch
 
 from imagination import world
 from imagination.models.brivl import IMAGENET_MEAN, IMAGENET_STD, build_brivl_learnable, save_brivl
-from training.common import batches, contrastive_loss, log, warmup_cosine
+from training.common import batches, contrastive_loss, log, Schedule
 from training.data import random_crops, sample_captions
 from training.vocab import write_bert_vocab
 
@@ -25,7 +25,7 @@ CONFIG = {"MODEL": {"CNN": "test_efficientnet", "IMG_SIZE": 128, "GRID_SIZE": 4,
                     "IMG_TRANSFORMER_LAYER": 1, "TEXT_TRANSFORMER_LAYER": 1}}
 
 
-def train_brivl(train, held_out, out_dir, device, steps=5000, batch=256, lr=1e-3, seed=0):
+def train_brivl(train, held_out, out_dir, device, steps=5000, batch=256, lr=1e-3, seed=0, seconds=None, resume=False):
     from transformers import BertTokenizer
 
     out_dir = Path(out_dir)
@@ -35,20 +35,24 @@ def train_brivl(train, held_out, out_dir, device, steps=5000, batch=256, lr=1e-3
     torch.manual_seed(seed)
     learnable = build_brivl_learnable(CONFIG, vocab_size=vocab_size, bert_layers=3, bert_heads=4,
                                       max_positions=64, ffn_dim=512).to(device)
+    if resume:  # continue from the saved checkpoint
+        saved = torch.load(out_dir / "brivl-demo.pth", map_location="cpu", weights_only=True)["learnable"]
+        learnable.load_state_dict({k: v for k, v in saved.items() if "position_ids" not in k})
     img, text = learnable["imgencoder"].train(), learnable["textencoder"].train()
     params = list(img.parameters()) + list(text.parameters())
-    logit_scale = torch.nn.Parameter(torch.tensor(np.log(1 / 0.07), device=device))
+    logit_scale = torch.nn.Parameter(torch.tensor(np.log(1 / 0.07 if not resume else 15.0), device=device))
     optimizer = torch.optim.AdamW(params + [logit_scale], lr=lr, weight_decay=0.05)
-    images = train.images.to(device)
+    images = train.tensor().to(device)
     size = CONFIG["MODEL"]["IMG_SIZE"]
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     rng, generator = np.random.default_rng(seed + 1), torch.Generator().manual_seed(seed + 1)
     crop_generator = torch.Generator(device).manual_seed(seed + 1)
     max_len = CONFIG["MODEL"]["MAX_TEXT_LEN"]
-    for step, index in zip(range(steps), batches(len(train), batch, generator)):
+    schedule = Schedule(steps, seconds, warmup=20 if resume else 200)
+    for step, index in zip(schedule, batches(len(train), batch, generator)):
         for group in optimizer.param_groups:
-            group["lr"] = lr * warmup_cosine(step, steps)
+            group["lr"] = lr * schedule.lr_factor(step)
         pixels = (random_crops(images[index.to(device)], size, crop_generator) - mean) / std
         enc = tokenizer(sample_captions(train, index.tolist(), "zh", rng), padding="max_length",
                         truncation=True, max_length=max_len, return_tensors="pt")
@@ -61,8 +65,8 @@ def train_brivl(train, held_out, out_dir, device, steps=5000, batch=256, lr=1e-3
         loss.backward()
         optimizer.step()
         if step % 250 == 249:
-            log(f"brivl step {step + 1}/{steps} loss {loss.item():.4f} scale {logit_scale.exp().item():.1f}")
+            log(f"brivl step {step + 1} loss {loss.item():.4f} scale {logit_scale.exp().item():.1f}")
     # No MoCo here: save_brivl stores the trained weights as their own momentum twins.
     trained = torch.nn.ModuleDict({"imgencoder": img, "textencoder": text})
     save_brivl(trained.eval().cpu(), CONFIG, vocab_path, out_dir, filename="brivl-demo.pth")
-    return {"steps": steps, "batch": batch, "vocab_size": vocab_size}
+    return {"steps": step + 1, "batch": batch, "vocab_size": vocab_size}

@@ -15,7 +15,7 @@ import torch
 
 from imagination import world
 from imagination.models.clip import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
-from training.common import batches, contrastive_loss, log, warmup_cosine
+from training.common import batches, contrastive_loss, log, Schedule
 from training.data import random_crops, sample_captions
 from training.vocab import write_clip_vocab
 
@@ -37,23 +37,29 @@ def build(vocab_size: int):
     return CLIPModel(config)
 
 
-def train_clip(train, held_out, out_dir, device, steps=5000, batch=512, lr=1e-3, seed=0):
+def train_clip(train, held_out, out_dir, device, steps=5000, batch=512, lr=1e-3, seed=0, seconds=None, resume=False):
     from transformers import CLIPTokenizer
 
     out_dir = Path(out_dir)
     vocab_size = write_clip_vocab(out_dir, world.english_words())
     tokenizer = CLIPTokenizer.from_pretrained(out_dir, model_max_length=MAX_TEXT)
     torch.manual_seed(seed)
-    model = build(vocab_size).to(device).train()
+    if resume:  # continue from the saved model (same vocabulary: it is written deterministically)
+        from transformers import CLIPModel
+
+        model = CLIPModel.from_pretrained(out_dir).to(device).train()
+    else:
+        model = build(vocab_size).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
-    images = train.images.to(device)
+    images = train.tensor().to(device)
     mean = torch.tensor(OPENAI_CLIP_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(OPENAI_CLIP_STD, device=device).view(1, 3, 1, 1)
     rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     crop_generator = torch.Generator(device).manual_seed(seed)
-    for step, index in zip(range(steps), batches(len(train), batch, generator)):
+    schedule = Schedule(steps, seconds, warmup=20 if resume else 200)
+    for step, index in zip(schedule, batches(len(train), batch, generator)):
         for group in optimizer.param_groups:
-            group["lr"] = lr * warmup_cosine(step, steps)
+            group["lr"] = lr * schedule.lr_factor(step)
         pixels = (random_crops(images[index.to(device)], IMAGE_SIZE, crop_generator) - mean) / std
         tokens = tokenizer(sample_captions(train, index.tolist(), "en", rng), padding=True, truncation=True,
                            max_length=MAX_TEXT, return_tensors="pt").to(device)
@@ -65,7 +71,7 @@ def train_clip(train, held_out, out_dir, device, steps=5000, batch=512, lr=1e-3,
         loss.backward()
         optimizer.step()
         if step % 250 == 249:
-            log(f"clip step {step + 1}/{steps} loss {loss.item():.4f} scale {model.logit_scale.exp().item():.1f}")
+            log(f"clip step {step + 1} loss {loss.item():.4f} scale {model.logit_scale.exp().item():.1f}")
     model.eval().cpu().save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     (out_dir / "preprocessor_config.json").write_text(json.dumps({
@@ -74,4 +80,4 @@ def train_clip(train, held_out, out_dir, device, steps=5000, batch=512, lr=1e-3,
         "do_normalize": True, "image_mean": list(OPENAI_CLIP_MEAN), "image_std": list(OPENAI_CLIP_STD),
         "resample": 3, "do_rescale": True, "rescale_factor": 1 / 255,
     }, indent=2))
-    return {"steps": steps, "batch": batch, "vocab_size": vocab_size}
+    return {"steps": step + 1, "batch": batch, "vocab_size": vocab_size}

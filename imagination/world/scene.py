@@ -17,7 +17,8 @@ Coordinates in a Layout are fractions of the square canvas: x to the right, y do
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import math
+from dataclasses import dataclass
 from typing import Mapping, Union
 
 import numpy as np
@@ -76,7 +77,7 @@ def _weights(group: str, so_far: Mapping[str, str]) -> dict[str, float]:
     if group == "water":
         return {w: 0.2 for w in GROUPS["water"]}
     if group == "ground":
-        return {"grass": 0.55, "desert": 0.2, "snowfield": 0.25}
+        return {"grass": 0.6, "desert": 0.18, "snowfield": 0.22}
     if group == "tree":
         ground = so_far.get("ground")
         if ground == "desert":
@@ -220,26 +221,25 @@ def river_center(river: tuple[float, ...], t: float) -> tuple[float, float, floa
     """
     y_top, x_far, x_near, amp, freq, phase, w_far, w_near, flare = river
     y = y_top + (1.03 - y_top) * t
-    x = x_far + (x_near - x_far) * t + amp * np.sin(np.pi * freq * t + phase) * np.sin(np.pi * t)
-    x = float(np.clip(x, 0.25, 0.75))
+    x = x_far + (x_near - x_far) * t + amp * math.sin(math.pi * freq * t + phase) * math.sin(math.pi * t)
+    x = min(0.75, max(0.25, x))
     hw = w_far + (w_near - w_far) * t ** 1.6 + flare * (1.0 - t) ** 6
-    return x, float(y), float(hw)
+    return float(x), float(y), float(hw)
 
 
-def in_water(scene_water: str, lay: Layout, x: float, y: float, margin: float = 0.0) -> bool:
+def _in_water(water: str, hz: float, shore: float, river, lake, x: float, y: float,
+              margin: float = 0.0) -> bool:
     """Whether canvas point (x, y) lies on water (geometry without the renderer's shore wobble)."""
-    if y < lay.horizon:
+    if y < hz:
         return False
-    if scene_water in ("sea", "river_to_sea") and y <= lay.shore + margin:
+    if water in ("sea", "river_to_sea") and y <= shore + margin:
         return True
-    if scene_water in ("river", "river_to_sea"):
-        y_top = lay.river[0]
-        if y >= y_top:
-            cx, _, hw = river_center(lay.river, (y - y_top) / (1.03 - y_top))
-            if abs(x - cx) <= hw + margin:
-                return True
-    if scene_water == "lake":
-        cx, cy, rx, ry = lay.lake
+    if water in ("river", "river_to_sea") and y >= river[0]:
+        cx, _, hw = river_center(river, (y - river[0]) / (1.03 - river[0]))
+        if abs(x - cx) <= hw + margin:
+            return True
+    if water == "lake":
+        cx, cy, rx, ry = lake
         return ((x - cx) / (rx + margin)) ** 2 + ((y - cy) / (ry + margin)) ** 2 <= 1.0
     return False
 
@@ -379,7 +379,7 @@ def _tree_base(rng, labels, shore):
 
 
 def _side_x(rng, side: str, inner: float = 0.0) -> float:
-    x = _u(rng, 0.04, 0.15) + inner
+    x = _u(rng, 0.05, 0.15) + inner
     return x if side == "left" else 1.0 - x
 
 
@@ -393,26 +393,39 @@ def _sample_trees(rng, labels, shore):
         side = sides[0]
         base = _tree_base(rng, labels, shore)
         # peach "beyond" the bamboo: further in and slightly further away (drawn first)
-        trees.append(("peach", _side_x(rng, side, 0.12), base - 0.04, _u(rng, 0.28, 0.36)))
-        trees.append(("bamboo", _side_x(rng, side), base, _u(rng, 0.4, 0.55)))
+        trees.append(("peach", _side_x(rng, side, 0.15), base - 0.04, _u(rng, 0.3, 0.38)))
+        trees.append(("bamboo", _side_x(rng, side, 0.04), base, _u(rng, 0.4, 0.55)))
         return tuple(trees)
     heights = {"bamboo": (0.38, 0.56), "peach": (0.3, 0.42), "pine": (0.36, 0.58),
                "willow": (0.34, 0.48)}[kind]
+    inner = 0.03  # clumps and crowns spread sideways: keep them (mostly) in frame
     for side in sides:
         count = 2 if (kind == "pine" and rng.random() < 0.5) else 1
         for i in range(count):
-            trees.append((kind, _side_x(rng, side, 0.07 * i), _tree_base(rng, labels, shore) - 0.03 * i,
+            trees.append((kind, _side_x(rng, side, inner + 0.07 * i),
+                          _tree_base(rng, labels, shore) - 0.03 * i,
                            _u(rng, *heights) * (0.85 if i else 1.0)))
     trees.sort(key=lambda t: t[2])  # far (higher base) first
     return tuple(trees)
 
 
-def _sample_boats(rng, labels, hz, shore, river, lake):
+def _hidden_by_tree(trees, x, y, length) -> bool:
+    """Whether a boat at (x, y) would sit behind a tree's crown or clump (it must stay visible)."""
+    for _, tx, base, h in trees:
+        if abs(x - tx) < 0.36 * h + 0.6 * length and base - 1.05 * h < y:
+            return True
+    return False
+
+
+def _sample_boats(rng, labels, hz, shore, river, lake, trees):
     if labels["boat"] == "no":
         return ()
     water = labels["water"]
     boats = []
-    for _ in range(1 if rng.random() < 0.65 else 2):
+    want = 1 if rng.random() < 0.65 else 2
+    for attempt in range(24):
+        if len(boats) >= want:
+            break
         on_river = water == "river" or (water == "river_to_sea" and rng.random() < 0.5)
         if on_river:
             t = _u(rng, 0.4, 0.72)
@@ -428,6 +441,8 @@ def _sample_boats(rng, labels, hz, shore, river, lake):
             x = _u(rng, 0.3, 0.7)
             length = 0.07 + 0.14 * (y - hz) / (1 - hz)
         if any(abs(x - bx) < (length + bl) / 2 and abs(y - by) < 0.05 for bx, by, bl, _ in boats):
+            continue
+        if _hidden_by_tree(trees, x, y, length) and (attempt < 20 or boats):
             continue
         boats.append((x, y, length, bool(rng.random() < 0.65)))
     return tuple(boats)
@@ -450,29 +465,26 @@ def _sample_layout(rng: np.random.Generator, labels: Mapping[str, str]) -> Layou
     birds = _sample_birds(rng, hz, all_peaks, body, clouds) if labels["birds"] == "yes" else ()
     smoke = (-1.0, -1.0)
     if labels["ground"] == "desert" and labels["water"] in ("none", "river") and rng.random() < 0.5:
-        for _ in range(10):
-            x, y = _u(rng, 0.22, 0.78), hz + _u(rng, 0.04, 0.14)
-            if not in_water(labels["water"], _water_only(hz, shore, river, lake), x, y, 0.06):
+        for _ in range(10):  # against open sky only, so it never reads as a waterfall
+            x, y = _u(rng, 0.15, 0.85), hz + _u(rng, 0.04, 0.14)
+            if mountain_top(all_peaks, hz, x) < hz - 0.005:
+                continue
+            if not _in_water(labels["water"], hz, shore, river, lake, x, y, 0.06):
                 smoke = (x, y)
                 break
+    trees = _sample_trees(rng, labels, shore)
     return Layout(
         horizon=hz, body=body, crescent=bool(labels["time"] == "night" and rng.random() < 0.25),
         sky_tone=_u(rng, 0, 1), peaks=peaks, far_peaks=far, mountain_colour=colour,
         snowline=_u(rng, 0.38, 0.5), waterfall_x=waterfall_x, ground_tone=_u(rng, 0, 1),
-        shore=shore, river=river, lake=lake, trees=_sample_trees(rng, labels, shore),
-        boats=_sample_boats(rng, labels, hz, shore, river, lake), birds=birds, clouds=clouds,
+        shore=shore, river=river, lake=lake, trees=trees,
+        boats=_sample_boats(rng, labels, hz, shore, river, lake, trees), birds=birds,
+        clouds=clouds,
         flowers=int(rng.integers(35, 70)) if labels["flowers"] == "yes" else 0,
         flower_colours=tuple(int(i) for i in rng.choice(5, size=int(rng.integers(1, 4)),
                                                         replace=False)),
         smoke=smoke,
     )
-
-
-def _water_only(hz, shore, river, lake) -> Layout:
-    """A Layout carrying just the water geometry, for `in_water` checks while sampling."""
-    blank = {f.name: None for f in fields(Layout)}
-    blank.update(horizon=hz, shore=shore, river=river, lake=lake)
-    return Layout(**blank)
 
 
 # ----------------------------------------------------------------------------------------------
