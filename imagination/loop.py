@@ -39,9 +39,20 @@ class Progress:
         return self.step / self.elapsed if self.elapsed > 0 else 0.0
 
 
+def cpu_has_bf16_matrix_units() -> bool:
+    """AMX tiles (Sapphire Rapids and later): bf16 matmuls/convs there are much faster than fp32."""
+    return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+
+
 def autocast_for(device: torch.device, precision: str):
-    """bf16 autocast on CUDA by default ("auto"), on CPU only when asked ("bf16"); else nothing."""
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+    """bf16 autocast for "bf16", and for "auto" on CUDA and on CPUs with AMX; else full fp32.
+
+    bench/ measured the whole step 1.6x faster in bf16 on this AMX CPU with similarity within the
+    stated tolerance; without AMX, bf16 on CPU is emulated and slower, so "auto" keeps fp32 there.
+    The nearest-code search and the losses stay fp32 (they cast up explicitly).
+    """
+    fast = device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_matrix_units())
+    if precision == "bf16" or (precision == "auto" and fast):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -24,8 +24,13 @@ from torch import nn
 from imagination.errors import UserError
 
 try:
+    import taming.modules.diffusionmodules.model as _taming_model
     from taming.modules.diffusionmodules.model import Decoder, Encoder
     from taming.modules.vqvae.quantize import GumbelQuantize, VectorQuantizer2
+
+    # taming's swish is x * sigmoid(x) in three kernels (more in backward); F.silu is the same
+    # function in one. bench/ measured the decoder 1.1x faster on CPU and GPU, -22% GPU memory.
+    _taming_model.nonlinearity = F.silu
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise UserError("taming is missing: pip install --no-deps taming-transformers-rom1504==0.0.6") from exc
 
@@ -254,7 +259,10 @@ def load_vqgan(directory: str | os.PathLike, device: str | torch.device = "cpu")
         raise UserError(f"{yaml_path} describes no buildable VQGAN ({_first_line(exc)})") from None
     _load_strict(model, read_checkpoint(ckpt_path, mmap=True), ckpt_path, yaml_path)  # copies
     model.name = name
-    return model.freeze().to(device)
+    model = model.freeze().to(device)
+    if torch.device(device).type == "cpu":  # bench/: 1.1x faster decoder under bf16 on CPU, slower on CUDA
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 class _LightningPickler(pickle._Pickler):

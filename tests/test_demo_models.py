@@ -1,0 +1,91 @@
+"""The demo models shipped in checkpoints/: they load through the real loaders and know the world.
+
+These use the repository's own checkpoints (not the tiny fixtures), so they guard what a fresh
+clone runs on. Held-out scenes use seeds training never rendered.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from imagination import world
+from imagination.models import registry
+from imagination.pipeline import ImagineSettings, Run, score
+
+HELD_OUT = 10_000_000
+
+
+@pytest.fixture(autouse=True)
+def repo_checkpoints(monkeypatch):
+    monkeypatch.delenv("IMAGINATION_CHECKPOINTS", raising=False)
+    registry._load_cached.cache_clear()
+    yield
+    registry._load_cached.cache_clear()
+
+
+def _scenes(count=12, offset=0):
+    scenes = [world.sample_scene(np.random.default_rng(HELD_OUT + offset + i)) for i in range(count)]
+    images = torch.from_numpy(np.stack([world.render(s, 128) for s in scenes])).permute(0, 3, 1, 2).float() / 255
+    return scenes, images
+
+
+def test_families_resolve_to_the_shipped_demo_models_and_they_load():
+    assert [registry.resolve(f).name for f in ("clip", "brivl", "vqgan")] == ["clip-demo", "brivl-demo", "vqgan-demo"]
+    clip, brivl, vqgan = (registry.load(f) for f in ("clip", "brivl", "vqgan"))
+    assert clip.languages == ("en",) and brivl.languages == ("zh",)
+    assert brivl.ignored_keys == ()  # our own file: every key used, none left over
+    assert vqgan.n_embed == 512 and vqgan.factor == 8
+    total = sum(f.stat().st_size for f in registry.REPO_CHECKPOINTS.rglob("*") if f.is_file())
+    assert total < 60 * 2**20, f"demo checkpoints are {total / 2**20:.1f} MB, the budget is 60 MB"
+
+
+@pytest.mark.parametrize("model, lang", [("clip", "en"), ("brivl", "zh")])
+def test_each_model_ranks_a_scenes_caption_above_unrelated_captions(model, lang):
+    scenes, images = _scenes()
+    rng = np.random.default_rng(1)
+    captions = [world.caption(s, lang, rng) for s in scenes]
+    sims = torch.tensor(score(images, [c.text for c in captions], model))  # (image, caption)
+    wins = [sims[i, i] > sims[i, j]
+            for i in range(len(scenes)) for j, c in enumerate(captions)
+            if not scenes[i].satisfies(c.elements)]  # caption j names something scene i lacks
+    assert len(wins) > 50 and np.mean(wins) >= 0.85, np.mean(wins)
+
+
+def test_vqgan_reconstructs_held_out_scenes():
+    _, images = _scenes(8)
+    vqgan = registry.load("vqgan")
+    with torch.no_grad():
+        mse = (vqgan(images) - images).pow(2).mean((1, 2, 3))
+    assert (-10 * torch.log10(mse)).mean() > 20
+
+
+@pytest.mark.parametrize("canvas", ["vqgan", "pixels"])
+@pytest.mark.parametrize("model, prompt", [("clip", "snowy mountains at night"), ("brivl", "有积雪的山脉")])
+def test_imagining_raises_the_similarity_to_the_prompt(canvas, model, prompt):
+    run = Run(ImagineSettings(prompts=[prompt], models=[model], canvas=canvas, steps=20, size=64, cutn=8, seed=1))
+    events = list(run)
+    before = score(events[0].images, [prompt], model)[0][0]
+    after = score(run.result.images, [prompt], model)[0][0]
+    assert after > before + 0.1, (before, after)
+
+
+def test_a_batch_of_three_prompts_pulls_each_image_toward_its_own_prompt():
+    prompts = ["snowy mountains", "a boat on the sea", "a desert at sunset"]
+    run = Run(ImagineSettings(prompts=prompts, models=["clip"], canvas="pixels", steps=30, size=64, cutn=8, seed=2))
+    list(run)
+    matrix = torch.tensor(score(run.result.images, prompts, "clip"))  # (image, prompt)
+    assert (matrix.argmax(1) == torch.arange(3)).all(), matrix
+
+
+def test_the_default_command_runs_offline_on_a_fresh_clone(tmp_path):
+    from imagination.cli import main
+    from imagination.io import read_metadata
+
+    out = tmp_path / "night.png"
+    env_before = dict(os.environ)
+    assert main(["imagine", "snowy mountains at night", "--steps", "2", "--cutn", "4", "--out", str(out)]) == 0
+    meta = read_metadata(out)
+    assert meta["models"] == ["clip-demo"] and meta["vqgan"] == "vqgan-demo" and meta["size"] == 128
+    assert dict(os.environ) == env_before
