@@ -89,3 +89,17 @@ def test_the_default_command_runs_offline_on_a_fresh_clone(tmp_path):
     meta = read_metadata(out)
     assert meta["models"] == ["clip-demo"] and meta["vqgan"] == "vqgan-demo" and meta["size"] == 128
     assert dict(os.environ) == env_before
+
+
+def test_a_brivl_neuron_under_a_semantic_constraint_rises_with_its_text():
+    from imagination.pipeline import Neuron
+
+    encoder = registry.load("brivl")
+    layer = "learnable.imgencoder.backbone.blocks.3"
+    assert layer in encoder.neuron_layers()
+    run = Run(ImagineSettings(prompts=["有积雪的山脉"], models=["brivl"], neuron=Neuron("brivl", layer, 7, 1.0),
+                              canvas="pixels", steps=15, size=64, cutn=8, seed=3))
+    events = list(run)
+    key = f"brivl-demo/{layer}:7"
+    assert events[-2].similarity[key].item() > events[0].similarity[key].item()
+    assert events[-2].similarity["brivl-demo"][0, 0] > events[0].similarity["brivl-demo"][0, 0]

@@ -290,6 +290,14 @@ class BriVLEncoder(Encoder):
         self.ignored_keys: tuple[str, ...] = ()  # checkpoint keys dropped on load (legacy position_ids)
         self.freeze()
 
+    def neuron_layers(self) -> dict[str, int]:
+        """The CNN stages of the image tower (timm's feature_info) and its final 1x1 conv head."""
+        backbone = self.learnable["imgencoder"].backbone
+        layers = {f"learnable.imgencoder.backbone.{info['module']}": info["num_chs"]
+                  for info in backbone.feature_info}
+        layers["learnable.imgencoder.backbone.conv_head"] = backbone.num_features
+        return layers
+
     def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (N, MAX_TEXT_LEN) ids ([CLS] ... [SEP] [PAD]...; longer texts are cut), (N,) lengths."""
         enc = self.tokenizer(texts, padding="max_length", truncation=True, max_length=self.max_text_len,
