@@ -20,7 +20,7 @@ from imagination.errors import UserError
 from imagination.io import load_image
 from imagination.loop import Progress, optimise
 from imagination.models import registry
-from imagination.objectives import ChannelTarget, Objective, Targets, WeightedText, parse_prompt
+from imagination.objectives import ChannelTarget, Objective, Targets, parse_prompt
 
 CANVASES = ("vqgan", "pixels", "plain")
 DEFAULT_LR = {"vqgan": 0.1, "pixels": 0.05, "plain": 0.05}

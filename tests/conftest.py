@@ -7,6 +7,7 @@ registry is pointed at a temporary folder through $IMAGINATION_CHECKPOINTS.
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 import torch
@@ -37,3 +38,21 @@ def tiny_checkpoints(tmp_path_factory):
         os.environ.pop("IMAGINATION_CHECKPOINTS", None)
     else:
         os.environ["IMAGINATION_CHECKPOINTS"] = previous
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def studio_server(tiny_checkpoints, tmp_path_factory):
+    """(url, outputs folder) of the studio launched in-process on a free local port."""
+    from studio import build_app, launch
+
+    outputs = tmp_path_factory.mktemp("studio-outputs")
+    demo = build_app(outputs, device="cpu")
+    _, url, _ = launch(demo, outputs, port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield url, outputs
+    demo.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -25,21 +24,9 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def studio_url(tiny_checkpoints, tmp_path_factory):
-    from studio import build_app, launch
-
-    outputs = tmp_path_factory.mktemp("browser-outputs")
-    demo = build_app(outputs, device="cpu")
-    _, url, _ = launch(demo, outputs, port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield url, outputs
-    demo.close()
+def studio_url(studio_server):
+    return studio_server
 
 
 @pytest.fixture

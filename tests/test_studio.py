@@ -6,7 +6,6 @@ the models are the random tiny ones of the `tiny_checkpoints` fixture.
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
@@ -22,24 +21,13 @@ from imagination.pipeline import score
 REPO = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def studio(tiny_checkpoints, tmp_path_factory):
+def studio(studio_server):
     """(client, outputs folder, url) of a running studio."""
-    from studio import build_app, launch
-
-    outputs = tmp_path_factory.mktemp("outputs")
-    demo = build_app(outputs, device="cpu")
-    _, url, _ = launch(demo, outputs, port=free_port(), prevent_thread_lock=True, quiet=True)
+    url, outputs = studio_server
     client = Client(url, verbose=False)
     yield client, outputs, url
     client.close()
-    demo.close()
 
 
 def imagine_args(**overrides) -> dict:
