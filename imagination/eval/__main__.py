@@ -61,9 +61,11 @@ def reconstruction_psnr(images, device) -> float:
     return torch.cat(values).mean().item()
 
 
-def imagine_all(model: str, lang: str, canvas: str, steps: int, device: str) -> torch.Tensor:
+def imagine_all(model: str, lang: str, canvas: str, steps: int, cutn: int, device: str) -> torch.Tensor:
+    """The 20 prompts imagined in one batched run (the studio's defaults otherwise)."""
     prompts = [p.en if lang == "en" else p.zh for p in world.EVAL_PROMPTS]
-    run = Run(ImagineSettings(prompts=prompts, models=[model], canvas=canvas, steps=steps, seed=0, device=device))
+    run = Run(ImagineSettings(prompts=prompts, models=[model], canvas=canvas, steps=steps, cutn=cutn, seed=0,
+                              share_init=False, device=device))
     for _ in run:
         pass
     return run.result.images
@@ -84,6 +86,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--scenes", type=int, default=200)
     parser.add_argument("--steps", type=int, default=150, help="imagination steps (the studio default)")
+    parser.add_argument("--cutn", type=int, default=32, help="cutouts per image per step (the studio default)")
     parser.add_argument("--canvases", default="vqgan,pixels")
     parser.add_argument("--skip-imagination", action="store_true")
     parser.add_argument("--json", help="also write the figures here")
@@ -102,7 +105,7 @@ def main(argv=None) -> int:
     if not args.skip_imagination:
         report["imagination"] = {}
         for canvas in args.canvases.split(","):
-            imagined = {m: imagine_all(m, lang, canvas, args.steps, args.device) for m, lang in (("clip", "en"), ("brivl", "zh"))}
+            imagined = {m: imagine_all(m, lang, canvas, args.steps, args.cutn, args.device) for m, lang in (("clip", "en"), ("brivl", "zh"))}
             for model, batch in imagined.items():
                 verdicts = judge.predict(batch.to(args.device))
                 hits = [p[g] == l for p, prompt in zip(verdicts, world.EVAL_PROMPTS) for g, l in prompt.elements.items()]
@@ -120,7 +123,7 @@ def main(argv=None) -> int:
                     to_pil(make_grid(batch, nrow=5)).save(Path(args.save_images) / f"{canvas}-{model}.png")
             print(json.dumps(report["imagination"], indent=1), flush=True)
     report["seconds"] = round(time.time() - start, 1)
-    report["device"] = args.device
+    report["settings"] = {"device": args.device, "steps": args.steps, "cutn": args.cutn, "scenes": args.scenes}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False))
     print(json.dumps(report, indent=1, ensure_ascii=False))
