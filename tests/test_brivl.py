@@ -81,7 +81,8 @@ def test_batched_roi_pool_equals_official_loop():
     grid = grid_boxes(160, 6)  # (37, 4)
     corners = torch.rand(3, 5, 2, 2, dtype=torch.float64) * 160
     own = torch.cat([corners.min(-1).values, corners.max(-1).values], -1)[..., [0, 2, 1, 3]]  # (3, 5, 4)
-    for boxes in (grid.expand(3, -1, -1), torch.cat([grid.expand(3, -1, -1), own], 1)):
+    # (1, K, 4): boxes shared by the batch take the sampling-matrix path; (B, K, 4): grid_sample.
+    for boxes in (grid[None], grid.expand(3, -1, -1), torch.cat([grid.expand(3, -1, -1), own], 1)):
         ref = roi_pool_per_image_reference(fmap, boxes, max_pool, 160, 4)
         assert ref.shape == (3, boxes.shape[1], 8)
         torch.testing.assert_close(roi_pool(fmap, boxes, max_pool, 160, 4), ref, atol=1e-5, rtol=1e-5)

@@ -72,24 +72,44 @@ def box_theta(boxes: torch.Tensor, height: int, width: int, img_size: int) -> to
     return theta.view(*theta.shape[:-1], 2, 3).float()
 
 
+def sampling_matrix(boxes: torch.Tensor, height: int, width: int, img_size: int, grid_size: int,
+                    device=None) -> torch.Tensor:
+    """(K, 4) boxes -> (H*W, K): the bilinear weights with which each box's G*G samples average the map.
+
+    Bilinear sampling with zero padding is linear in the feature map, and the default boxes are the
+    same for every image, so the official affine_grid + grid_sample + AvgPool collapses to one fixed
+    matrix. It is computed by running exactly that sampling on the H*W one-hot basis maps.
+    """
+    k, g = boxes.shape[0], grid_size
+    theta = box_theta(boxes, height, width, img_size)  # (K, 2, 3)
+    grid = F.affine_grid(theta, [k, 1, g, g], align_corners=False).view(1, k * g, g, 2)  # (1, K*G, G, 2)
+    basis = torch.eye(height * width).view(1, height * width, height, width)  # one-hot maps
+    samples = F.grid_sample(basis, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return samples.view(height * width, k, g * g).mean(-1).to(device)  # (H*W, K)
+
+
 def roi_pool(feature_map: torch.Tensor, boxes: torch.Tensor, max_pool: nn.Sequential,
              img_size: int, grid_size: int) -> torch.Tensor:
     """(B, C, H, W) features, (B or 1, K, 4) boxes -> (B, K, C): the official pooling, batched.
 
-    All B*K boxes get their sampling grids from one affine_grid call; the K grids of an image are
-    stacked along the output height so one grid_sample reads the (B, C, H, W) map directly (no
-    K-fold copy of the features). `max_pool` is Conv1x1 then AvgPool(G); both are linear, so we
-    average the G*G samples first and then apply the conv weights: the same function, G*G times
-    fewer conv FLOPs (this matters when backpropagating through 256 cutouts a step).
+    Boxes shared by the batch (the fixed 37-box grid): one matrix product with `sampling_matrix`,
+    forward and backward. Per-image boxes (detector boxes): all B*K sampling grids from one
+    affine_grid call, stacked along the output height so one grid_sample reads the (B, C, H, W) map
+    directly (no K-fold copy of the features). Either way `max_pool` (Conv1x1 then AvgPool(G), both
+    linear) is applied as average-then-conv: the same function with G*G times fewer conv FLOPs.
     """
     b, c, h, w = feature_map.shape  # (B, C, H, W)
     k, g = boxes.shape[-2], grid_size
-    theta = box_theta(boxes.expand(b, k, 4), h, w, img_size).to(feature_map.device)  # (B, K, 2, 3)
-    grid = F.affine_grid(theta.view(b * k, 2, 3), [b * k, c, g, g], align_corners=False)  # (B*K, G, G, 2)
-    grid = grid.view(b, k * g, g, 2).to(feature_map.dtype)  # (B, K*G, G, 2)
-    samples = F.grid_sample(feature_map, grid, mode="bilinear", padding_mode="zeros",
-                            align_corners=False)  # (B, C, K*G, G)
-    cells = samples.view(b, c, k, g * g).mean(-1).transpose(1, 2)  # (B, K, C): AvgPool(G) of each box
+    if boxes.shape[0] == 1 or boxes.dim() == 2:
+        weights = sampling_matrix(boxes.reshape(k, 4), h, w, img_size, g, feature_map.device)  # (H*W, K)
+        cells = (feature_map.flatten(2) @ weights.to(feature_map.dtype)).transpose(1, 2)  # (B, K, C)
+    else:
+        theta = box_theta(boxes, h, w, img_size).to(feature_map.device)  # (B, K, 2, 3)
+        grid = F.affine_grid(theta.view(b * k, 2, 3), [b * k, c, g, g], align_corners=False)  # (B*K, G, G, 2)
+        grid = grid.view(b, k * g, g, 2).to(feature_map.dtype)  # (B, K*G, G, 2)
+        samples = F.grid_sample(feature_map, grid, mode="bilinear", padding_mode="zeros",
+                                align_corners=False)  # (B, C, K*G, G)
+        cells = samples.view(b, c, k, g * g).mean(-1).transpose(1, 2)  # (B, K, C): AvgPool(G) of each box
     conv = max_pool[0]
     return F.linear(cells, conv.weight.flatten(1), conv.bias)  # (B, K, C): the 1x1 conv
 
