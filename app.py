@@ -41,7 +41,7 @@ def preload(device: str) -> None:
         start = time.perf_counter()
         try:
             name = registry.resolve(family).name
-            registry.load(family, "cpu" if family == "vqgan" else device)
+            registry.load(family, device)  # the same (name, device) the runs will ask for
             print(f"  {family}: {name} ({time.perf_counter() - start:.1f} s)")
         except UserError as error:
             print(f"  {family}: not available: {error}")
