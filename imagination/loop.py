@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import torch
@@ -32,7 +32,6 @@ class Progress:
     images: torch.Tensor | None = None  # (B, 3, H, W) on CPU in [0, 1] on preview steps and at the end
     done: bool = False
     stopped: bool = False  # True when the caller stopped the run early
-    extra: dict = field(default_factory=dict)
 
     @property
     def it_per_s(self) -> float:

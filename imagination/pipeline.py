@@ -150,10 +150,9 @@ class Run:
         self.result: Result | None = None
 
     def _load_encoder(self, name: str):
-        model = registry.load(name, str(self.device))
         if registry.resolve(name).kind == "vqgan":
             raise UserError(f"'{name}' is a VQGAN, not an image-text model: use it with --vqgan")
-        return model
+        return registry.load(name, str(self.device))
 
     def _make_canvas(self, batch: int):
         s = self.settings
@@ -162,9 +161,9 @@ class Run:
         if s.canvas == "vqgan":
             from imagination.canvases.vqgan import VQGANCanvas
 
-            vqgan = registry.load(s.vqgan, str(self.device))  # the canvas holds the shared instance
             if registry.resolve(s.vqgan).kind != "vqgan":
                 raise UserError(f"'{s.vqgan}' is not a VQGAN: choose one of {', '.join(registry.FAMILIES['vqgan'])}")
+            vqgan = registry.load(s.vqgan, str(self.device))  # the canvas holds the shared instance
             init_images = init[None].expand(batch, -1, -1, -1) if init is not None else None
             canvas = VQGANCanvas(vqgan, batch, s.size, generator=generator, init_images=init_images)
         else:
@@ -230,7 +229,7 @@ def score(images: torch.Tensor, texts: list[str], model: str, device: str = "cpu
     texts = [t.strip() for t in texts]
     if not texts or not all(texts):
         raise UserError("give at least one non-empty text to score against")
-    encoder = registry.load(model, device)
     if registry.resolve(model).kind == "vqgan":
         raise UserError(f"'{model}' is a VQGAN and cannot score text: choose clip or brivl")
+    encoder = registry.load(model, device)
     return encoder.similarity(images.to(device), texts).tolist()
