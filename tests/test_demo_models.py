@@ -14,8 +14,6 @@ from imagination import world
 from imagination.models import registry
 from imagination.pipeline import ImagineSettings, Run, score
 
-HELD_OUT = 10_000_000
-
 
 @pytest.fixture(autouse=True)
 def repo_checkpoints(monkeypatch):
@@ -25,10 +23,10 @@ def repo_checkpoints(monkeypatch):
     registry._load_cached.cache_clear()
 
 
-def _scenes(count=12, offset=0):
-    scenes = [world.sample_scene(np.random.default_rng(HELD_OUT + offset + i)) for i in range(count)]
-    images = torch.from_numpy(np.stack([world.render(s, 128) for s in scenes])).permute(0, 3, 1, 2).float() / 255
-    return scenes, images
+def _scenes(count=12):
+    from imagination.eval.__main__ import held_out_scenes
+
+    return held_out_scenes(count)
 
 
 def test_families_resolve_to_the_shipped_demo_models_and_they_load():

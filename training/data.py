@@ -16,7 +16,7 @@ import torch
 
 from imagination import world
 
-EVAL_SEED_BASE = 10_000_000
+EVAL_SEED_BASE = world.HELD_OUT_SEED_BASE  # held-out scenes: never rendered for training
 POEM_FRACTION = 0.15  # share of training samples whose scene is drawn for, and captioned by, a poem line
 
 

@@ -26,13 +26,9 @@ from imagination.eval.judge import load_judge
 from imagination.models import registry
 from imagination.pipeline import ImagineSettings, Run
 
-EVAL_SEED_BASE = 10_000_000
-
-
 def held_out_scenes(count: int):
-    scenes = [world.sample_scene(np.random.default_rng(EVAL_SEED_BASE + i)) for i in range(count)]
-    images = np.stack([world.render(s, 128) for s in scenes])
-    return scenes, torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    scenes, pixels = world.held_out_scenes(count)
+    return scenes, torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
 
 
 def shows(labels: dict, elements: dict) -> bool:

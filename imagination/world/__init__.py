@@ -15,6 +15,7 @@ from .captions import (Caption, caption, captions, chinese_charset, english_toke
 from .poems import EVAL_PROMPTS, POEM_LINES, PROMPT_FAMILY, PoemLine, Prompt, poem_lines_for
 from .render import contact_sheet, render, render_batch
 from .scene import GROUPS, Layout, Scene, compatible, sample_scene, sample_scene_for
+from .splits import HELD_OUT_SEED_BASE, held_out_scenes
 
 __all__ = [
     "GROUPS", "Scene", "Layout", "sample_scene", "sample_scene_for", "compatible",
@@ -22,4 +23,5 @@ __all__ = [
     "Caption", "caption", "captions", "phrases", "english_words", "english_tokens",
     "chinese_charset", "parse_prompt",
     "PoemLine", "Prompt", "POEM_LINES", "EVAL_PROMPTS", "PROMPT_FAMILY", "poem_lines_for",
+    "HELD_OUT_SEED_BASE", "held_out_scenes",
 ]
