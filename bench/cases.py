@@ -26,6 +26,7 @@ from types import SimpleNamespace
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from bench import levers, models
 from bench.harness import CaseResult, Check, MiB, PeakRSS, Variant, VariantResult, measure, sync
@@ -230,7 +231,7 @@ def loop_case(canvas_kind: str, size: int) -> Callable[[Config], CaseResult]:
         new = lambda v=vqgan: make_canvas(canvas_kind, 1, size_, vqgan=v, device=device)  # noqa: E731
 
         def tuned_step(state):
-            with levers.fused_silu():
+            with levers.decoder_activation(F.silu):
                 ours_step(state)
 
         variants = [
@@ -529,7 +530,7 @@ def channels_last_case(cfg: Config) -> CaseResult:
             return z.requires_grad_(True)
 
         def step(z):
-            with autocast_for(device, precision), (levers.fused_silu() if silu else contextlib.nullcontext()):
+            with autocast_for(device, precision), levers.decoder_activation(F.silu if silu else levers.taming_swish):
                 image = model.decode(model.quantize(z)[0])
             image.float().square().mean().backward()
         name = precision + ("+channels_last" if channels_last else "") + ("+silu" if silu else "")
@@ -540,8 +541,9 @@ def channels_last_case(cfg: Config) -> CaseResult:
                                              warmup=cfg.warmup, log=cfg.log,
                                              ratios=[(v.name, "fp32", None) for v in variants[1:]])
     with torch.no_grad():
-        a = vqgan.decode(vqgan.quantize(latent)[0]).float()
-        with levers.fused_silu():
+        with levers.decoder_activation(levers.taming_swish):
+            a = vqgan.decode(vqgan.quantize(latent)[0]).float()
+        with levers.decoder_activation(F.silu):
             b = cl.decode(cl.quantize(latent.contiguous(memory_format=torch.channels_last))[0]).float()
     err = (a - b).abs().max().item()
     tol = 1e-2 if cfg.cuda else 1e-3  # cuDNN convolutions run TF32 by default

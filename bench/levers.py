@@ -5,8 +5,9 @@ Each is a drop-in for one library object, used only by the variants that name it
 - `AutocastEncoder`: bf16 autocast around an encoder's image tower only (the canvas, the cutouts
   and the loss stay fp32), unlike `optimise(precision="bf16")` which autocasts the whole step.
 - `channels_last_copy`: a VQGAN / CNN copy with NHWC weights (oneDNN's and cuDNN's preferred layout).
-- `fused_silu`: taming's `nonlinearity(x) = x * sigmoid(x)` (three kernels forward, more backward)
-  replaced by `F.silu` (one kernel, same function) while the block runs.
+- `decoder_activation(fn)`: taming's module-level `nonlinearity` set to `fn` while the block runs:
+  `taming_swish` (its own `x * sigmoid(x)`, three kernels forward, more backward) or `F.silu` (one
+  kernel, same function; the library installs it at import, so a baseline must ask for the swish).
 - `compiled_decoder_copy`, `CompiledEncoder`: a VQGAN copy whose decoder is `torch.compile`d, an
   encoder whose image tower is.
 - `per_image_roi_pool`: BriVL's image tower with the official per-image pooling loop in place of
@@ -20,7 +21,6 @@ import contextlib
 import copy
 
 import torch
-import torch.nn.functional as F
 
 from imagination.models.base import Encoder
 from imagination.objectives import Targets
@@ -66,28 +66,31 @@ def compiled_decoder_copy(vqgan, **options):
 
 
 @contextlib.contextmanager
-def fused_silu():
-    """taming's decoder calls the module-level `nonlinearity` at run time, so swapping it works."""
-    import taming.modules.diffusionmodules.model as taming_model
-
-    original = taming_model.nonlinearity
-    taming_model.nonlinearity = F.silu
+def _swapped(module, name: str, value):
+    """Set `module.name` to `value` while the block runs (both patched names are looked up at call time)."""
+    original = getattr(module, name)
+    setattr(module, name, value)
     try:
         yield
     finally:
-        taming_model.nonlinearity = original
+        setattr(module, name, original)
 
 
-@contextlib.contextmanager
+def taming_swish(x: torch.Tensor) -> torch.Tensor:
+    """taming's own `nonlinearity`, as released."""
+    return x * torch.sigmoid(x)
+
+
+def decoder_activation(fn):
+    import taming.modules.diffusionmodules.model as taming_model
+
+    return _swapped(taming_model, "nonlinearity", fn)
+
+
 def per_image_roi_pool():
     import imagination.models.brivl as brivl
 
-    original = brivl.roi_pool
-    brivl.roi_pool = brivl.roi_pool_per_image_reference
-    try:
-        yield
-    finally:
-        brivl.roi_pool = original
+    return _swapped(brivl, "roi_pool", brivl.roi_pool_per_image_reference)
 
 
 class RecomputedTargets(Targets):
