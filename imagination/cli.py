@@ -60,8 +60,6 @@ def cmd_imagine(args) -> int:
     from imagination.io import save_png
     from imagination.pipeline import ImagineSettings, Run
 
-    if any(not p.strip() for p in args.prompt):
-        raise UserError("the prompt is empty: type some text, e.g. 'snowy mountains at night'")
     settings = ImagineSettings(
         prompts=args.prompt, models=args.model, model_prompts=_parse_model_prompts(args.prompt_for),
         negative=args.negative, canvas=args.canvas, vqgan=args.vqgan, steps=args.steps, size=args.size,
@@ -70,8 +68,8 @@ def cmd_imagine(args) -> int:
         loss=args.loss, init_image=args.init_image, image_prompts=args.image_prompt,
         share_init=not args.independent_init, device=args.device, precision=args.precision,
     )
+    run = Run(settings)  # validates the settings and loads the models; no step runs yet
     paths = _output_paths(args.out, args.prompt, args.seed)  # fail before the run, not after it
-    run = Run(settings)
     previous = signal.signal(signal.SIGINT, lambda *_: run.stop())  # Ctrl-C keeps the image so far
     try:
         bar = tqdm(total=settings.steps, unit="step", disable=args.quiet, file=sys.stderr)
