@@ -117,9 +117,9 @@ def imagine_tab(w: Wiring) -> tuple[dict, list]:
                 model = gr.Radio(forms.MODEL_CHOICES, value="auto", label="Model", elem_id="model",
                                  info="BriVL reads Chinese, CLIP reads English; both = an ensemble")
                 second = gr.Textbox(label="The same text in the other language", visible=False, lines=1,
-                                    elem_id="prompt2",
+                                    elem_id="prompt2", value="",
                                     info="both models: Chinese goes to BriVL, English to CLIP, whichever box it is in")
-                negative = gr.Textbox(label="Negative prompt", lines=1, elem_id="negative",
+                negative = gr.Textbox(label="Negative prompt", lines=1, elem_id="negative", value="",
                                       placeholder="what to stay away from, e.g. text|watermark")
                 controls = run_controls("")
                 with gr.Accordion("Advanced", open=False, elem_id="advanced"):
