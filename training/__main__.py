@@ -18,6 +18,9 @@ import torch
 
 from training.common import log
 from training.data import EVAL_SEED_BASE, POEM_FRACTION, render_scenes
+from training.pairs import render_pairs
+
+PAIR_SEED_BASE = 5_000_000  # counterfactual pairs: apart from training (0..) and held-out seeds
 
 FOLDERS = {"vqgan": "vqgan-demo", "clip": "clip-demo", "brivl": "brivl-demo", "judge": "judge"}
 
@@ -34,7 +37,9 @@ def _trainer(name):
     return fn
 
 
-def _run(name, train, held_out, out, device, scale, seconds, results, overrides=None):
+def _run(name, train, held_out, out, device, scale, seconds, results, overrides=None, threads=None):
+    if threads:  # parallel trainers on a CPU share its cores instead of oversubscribing them
+        torch.set_num_threads(threads)
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     start = time.time()
@@ -62,20 +67,28 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, help="override the trainers' learning rate")
     parser.add_argument("--batch", type=int, help="override the trainers' batch size")
     parser.add_argument("--parallel", action="store_true", help="one process per model on the same device")
+    parser.add_argument("--pairs", type=int, default=0, help="counterfactual scene pairs rendered for clip/brivl")
+    parser.add_argument("--pair-count", type=int, default=0, help="counterfactual pairs in each clip/brivl batch")
+    parser.add_argument("--min-scale", type=float, help="smallest crop side (fraction) for clip/brivl")
     args = parser.parse_args(argv)
     names = list(FOLDERS) if "all" in args.models else args.models
     start = time.time()
     train = render_scenes(args.scenes, 0, poem_fraction=POEM_FRACTION)
     held_out = render_scenes(args.held_out, EVAL_SEED_BASE)
-    log(f"rendered {len(train)} + {len(held_out)} scenes in {time.time() - start:.1f} s")
+    pairs = render_pairs(args.pairs, PAIR_SEED_BASE) if args.pairs else None
+    log(f"rendered {len(train)} + {len(held_out)} scenes and {args.pairs} pairs in {time.time() - start:.1f} s")
     overrides = {k: v for k, v in (("lr", args.lr), ("batch", args.batch)) if v is not None}
     if args.resume:
         overrides["resume"] = True
+    text_image = {k: v for k, v in (("pairs", pairs), ("pair_count", args.pair_count), ("min_scale", args.min_scale))
+                  if v is not None}
     manager = mp.get_context("fork").Manager() if args.parallel else None
     results = manager.dict() if manager else {}
     if args.parallel:
         ctx = mp.get_context("fork")
-        procs = [ctx.Process(target=_run, args=(n, train, held_out, args.out, args.device, args.steps_scale, args.seconds, results, overrides))
+        threads = max(1, mp.cpu_count() // len(names)) if args.device == "cpu" else None
+        procs = [ctx.Process(target=_run, args=(n, train, held_out, args.out, args.device, args.steps_scale, args.seconds, results,
+                                                {**overrides, **(text_image if n in ("clip", "brivl") else {})}, threads))
                  for n in names]
         for p in procs:
             p.start()
@@ -83,7 +96,8 @@ def main(argv=None) -> int:
             p.join()
     else:
         for n in names:
-            _run(n, train, held_out, args.out, args.device, args.steps_scale, args.seconds, results, overrides)
+            _run(n, train, held_out, args.out, args.device, args.steps_scale, args.seconds, results,
+                 {**overrides, **(text_image if n in ("clip", "brivl") else {})})
     report = {"command": "python -m training " + " ".join(sys.argv[1:] if argv is None else argv), "scenes": args.scenes,
               "held_out": args.held_out, "total_seconds": round(time.time() - start, 1), "models": dict(results)}
     path = Path(args.out) / "training_report.json"

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from imagination import world
+from training.common import batches
 
 EVAL_SEED_BASE = world.HELD_OUT_SEED_BASE  # held-out scenes: never rendered for training
 POEM_FRACTION = 0.15  # share of training samples whose scene is drawn for, and captioned by, a poem line
@@ -96,19 +97,54 @@ def sample_captions(scenes: SceneSet, indices, lang: str, rng: np.random.Generat
 
 
 def random_crops(images: torch.Tensor, out_size: int, generator: torch.Generator,
-                 min_scale: float = 0.5) -> torch.Tensor:
+                 min_scale: float = 0.5, pairs: bool = False) -> torch.Tensor:
     """Random square crops (side min_scale..1 of the image) + flips, resized, as float in [0, 1].
 
     The encoders meet random cutouts during imagination, so they are trained on crops too.
+    pairs: images 2k and 2k+1 get the same crop and flip (counterfactual pairs must differ only
+    in their element, never in framing).
     """
     from torchvision.ops import roi_align
 
     n, _, h, w = images.shape
     dev = images.device
+    if pairs:
+        n //= 2
     side = (min_scale + (1 - min_scale) * torch.rand(n, generator=generator, device=dev)) * w
     x0 = torch.rand(n, generator=generator, device=dev) * (w - side)
     y0 = torch.rand(n, generator=generator, device=dev) * (h - side)
-    boxes = torch.stack([torch.arange(n, device=dev, dtype=side.dtype), x0, y0, x0 + side, y0 + side], 1)
-    crops = roi_align(images.float() / 255, boxes, out_size, spatial_scale=1.0, sampling_ratio=2, aligned=True)
     flip = torch.rand(n, generator=generator, device=dev) < 0.5
+    if pairs:
+        side, x0, y0, flip = (t.repeat_interleave(2) for t in (side, x0, y0, flip))
+    index = torch.arange(len(images), device=dev, dtype=side.dtype)
+    boxes = torch.stack([index, x0, y0, x0 + side, y0 + side], 1)
+    crops = roi_align(images.float() / 255, boxes, out_size, spatial_scale=1.0, sampling_ratio=2, aligned=True)
     return torch.where(flip[:, None, None, None], crops.flip(-1), crops)
+
+
+def caption_batches(train: SceneSet, lang: str, size: int, batch: int, device, seed: int,
+                    pairs=None, pair_count: int = 0, min_scale: float = 0.5):
+    """Endless (pixels in [0, 1], captions) for contrastive training of a text-image model.
+
+    Each batch is `batch - 2 * pair_count` random training scenes, freshly captioned and cropped,
+    then `pair_count` counterfactual pairs (training.pairs) that share their crop.
+    """
+    from training.pairs import pair_captions
+
+    images = train.tensor().to(device)
+    rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    crop_generator = torch.Generator(device).manual_seed(seed)
+    pair_batches = None
+    if pair_count:
+        pair_images = torch.from_numpy(pairs.pixels).permute(0, 3, 1, 2).contiguous().to(device)
+        pair_batches = batches(len(pairs), pair_count, generator)
+    for index in batches(len(train), batch - 2 * pair_count, generator):
+        pixels = random_crops(images[index.to(device)], size, crop_generator, min_scale)
+        texts = sample_captions(train, index.tolist(), lang, rng)
+        if pair_batches is not None:
+            chosen = next(pair_batches)
+            rows = torch.stack([2 * chosen, 2 * chosen + 1], 1).flatten()
+            pair_pixels = random_crops(pair_images[rows.to(device)], size, crop_generator, min_scale, pairs=True)
+            pixels = torch.cat([pixels, pair_pixels])
+            texts += pair_captions(pairs, chosen.tolist(), lang, rng)
+        yield pixels, texts

@@ -15,8 +15,8 @@ import torch
 
 from imagination import world
 from imagination.models.brivl import IMAGENET_MEAN, IMAGENET_STD, build_brivl_learnable, save_brivl
-from training.common import batches, contrastive_loss, log, Schedule
-from training.data import random_crops, sample_captions
+from training.common import contrastive_loss, log, Schedule
+from training.data import caption_batches
 from training.vocab import write_bert_vocab
 
 CONFIG = {"MODEL": {"CNN": "test_efficientnet", "IMG_SIZE": 128, "GRID_SIZE": 4, "BOX_GRID": 6,
@@ -25,7 +25,8 @@ CONFIG = {"MODEL": {"CNN": "test_efficientnet", "IMG_SIZE": 128, "GRID_SIZE": 4,
                     "IMG_TRANSFORMER_LAYER": 1, "TEXT_TRANSFORMER_LAYER": 1}}
 
 
-def train_brivl(train, held_out, out_dir, device, steps=5000, batch=256, lr=1e-3, seed=0, seconds=None, resume=False):
+def train_brivl(train, held_out, out_dir, device, steps=5000, batch=256, lr=1e-3, seed=0, seconds=None, resume=False,
+                pairs=None, pair_count=0, min_scale=0.5):
     from transformers import BertTokenizer
 
     out_dir = Path(out_dir)
@@ -42,20 +43,17 @@ def train_brivl(train, held_out, out_dir, device, steps=5000, batch=256, lr=1e-3
     params = list(img.parameters()) + list(text.parameters())
     logit_scale = torch.nn.Parameter(torch.tensor(np.log(1 / 0.07 if not resume else 15.0), device=device))
     optimizer = torch.optim.AdamW(params + [logit_scale], lr=lr, weight_decay=0.05)
-    images = train.tensor().to(device)
     size = CONFIG["MODEL"]["IMG_SIZE"]
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    rng, generator = np.random.default_rng(seed + 1), torch.Generator().manual_seed(seed + 1)
-    crop_generator = torch.Generator(device).manual_seed(seed + 1)
+    data = caption_batches(train, "zh", size, batch, device, seed + 1, pairs, pair_count, min_scale)
     max_len = CONFIG["MODEL"]["MAX_TEXT_LEN"]
     schedule = Schedule(steps, seconds, warmup=20 if resume else 200)
-    for step, index in zip(schedule, batches(len(train), batch, generator)):
+    for step, (pixels, texts) in zip(schedule, data):
         for group in optimizer.param_groups:
             group["lr"] = lr * schedule.lr_factor(step)
-        pixels = (random_crops(images[index.to(device)], size, crop_generator) - mean) / std
-        enc = tokenizer(sample_captions(train, index.tolist(), "zh", rng), padding="max_length",
-                        truncation=True, max_length=max_len, return_tensors="pt")
+        pixels = (pixels - mean) / std
+        enc = tokenizer(texts, padding="max_length", truncation=True, max_length=max_len, return_tensors="pt")
         ids, lengths = enc.input_ids.to(device), enc.attention_mask.sum(1).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             image_embedding = img(pixels)
@@ -69,4 +67,4 @@ def train_brivl(train, held_out, out_dir, device, steps=5000, batch=256, lr=1e-3
     # No MoCo here: save_brivl stores the trained weights as their own momentum twins.
     trained = torch.nn.ModuleDict({"imgencoder": img, "textencoder": text})
     save_brivl(trained.eval().cpu(), CONFIG, vocab_path, out_dir, filename="brivl-demo.pth")
-    return {"steps": step + 1, "batch": batch, "vocab_size": vocab_size}
+    return {"steps": step + 1, "batch": batch, "pair_count": pair_count, "min_scale": min_scale, "vocab_size": vocab_size}

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from imagination import world
 from imagination.models.clip import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
-from training.common import batches, contrastive_loss, log, Schedule
-from training.data import random_crops, sample_captions
+from training.common import contrastive_loss, log, Schedule
+from training.data import caption_batches
 from training.vocab import write_clip_vocab
 
 IMAGE_SIZE, MAX_TEXT = 64, 32
@@ -37,7 +36,8 @@ def build(vocab_size: int):
     return CLIPModel(config)
 
 
-def train_clip(train, held_out, out_dir, device, steps=5000, batch=512, lr=1e-3, seed=0, seconds=None, resume=False):
+def train_clip(train, held_out, out_dir, device, steps=5000, batch=512, lr=1e-3, seed=0, seconds=None, resume=False,
+               pairs=None, pair_count=0, min_scale=0.5):
     from transformers import CLIPTokenizer
 
     out_dir = Path(out_dir)
@@ -51,18 +51,15 @@ def train_clip(train, held_out, out_dir, device, steps=5000, batch=512, lr=1e-3,
     else:
         model = build(vocab_size).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
-    images = train.tensor().to(device)
     mean = torch.tensor(OPENAI_CLIP_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(OPENAI_CLIP_STD, device=device).view(1, 3, 1, 1)
-    rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    crop_generator = torch.Generator(device).manual_seed(seed)
+    data = caption_batches(train, "en", IMAGE_SIZE, batch, device, seed, pairs, pair_count, min_scale)
     schedule = Schedule(steps, seconds, warmup=20 if resume else 200)
-    for step, index in zip(schedule, batches(len(train), batch, generator)):
+    for step, (pixels, texts) in zip(schedule, data):
         for group in optimizer.param_groups:
             group["lr"] = lr * schedule.lr_factor(step)
-        pixels = (random_crops(images[index.to(device)], IMAGE_SIZE, crop_generator) - mean) / std
-        tokens = tokenizer(sample_captions(train, index.tolist(), "en", rng), padding=True, truncation=True,
-                           max_length=MAX_TEXT, return_tensors="pt").to(device)
+        pixels = (pixels - mean) / std
+        tokens = tokenizer(texts, padding=True, truncation=True, max_length=MAX_TEXT, return_tensors="pt").to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             image = model.get_image_features(pixel_values=pixels).pooler_output
             text = model.get_text_features(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).pooler_output
@@ -80,4 +77,4 @@ def train_clip(train, held_out, out_dir, device, steps=5000, batch=512, lr=1e-3,
         "do_normalize": True, "image_mean": list(OPENAI_CLIP_MEAN), "image_std": list(OPENAI_CLIP_STD),
         "resample": 3, "do_rescale": True, "rescale_factor": 1 / 255,
     }, indent=2))
-    return {"steps": step + 1, "batch": batch, "vocab_size": vocab_size}
+    return {"steps": step + 1, "batch": batch, "pair_count": pair_count, "min_scale": min_scale, "vocab_size": vocab_size}
