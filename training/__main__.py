@@ -82,13 +82,17 @@ def main(argv=None) -> int:
         overrides["resume"] = True
     text_image = {k: v for k, v in (("pairs", pairs), ("pair_count", args.pair_count), ("min_scale", args.min_scale))
                   if v is not None}
+
+    def overrides_for(name):  # pairs and crops only concern the text-image models
+        return {**overrides, **(text_image if name in ("clip", "brivl") else {})}
+
     manager = mp.get_context("fork").Manager() if args.parallel else None
     results = manager.dict() if manager else {}
     if args.parallel:
         ctx = mp.get_context("fork")
         threads = max(1, mp.cpu_count() // len(names)) if args.device == "cpu" else None
         procs = [ctx.Process(target=_run, args=(n, train, held_out, args.out, args.device, args.steps_scale, args.seconds, results,
-                                                {**overrides, **(text_image if n in ("clip", "brivl") else {})}, threads))
+                                                overrides_for(n), threads))
                  for n in names]
         for p in procs:
             p.start()
@@ -96,8 +100,7 @@ def main(argv=None) -> int:
             p.join()
     else:
         for n in names:
-            _run(n, train, held_out, args.out, args.device, args.steps_scale, args.seconds, results,
-                 {**overrides, **(text_image if n in ("clip", "brivl") else {})})
+            _run(n, train, held_out, args.out, args.device, args.steps_scale, args.seconds, results, overrides_for(n))
     report = {"command": "python -m training " + " ".join(sys.argv[1:] if argv is None else argv), "scenes": args.scenes,
               "held_out": args.held_out, "total_seconds": round(time.time() - start, 1), "models": dict(results)}
     path = Path(args.out) / "training_report.json"

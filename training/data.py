@@ -57,24 +57,38 @@ class SceneSet:
         return torch.tensor([[world.GROUPS[g].index(l[g]) for g in groups] for l in self.labels])
 
 
+def seed_chunks(seeds, workers: int) -> list[list[int]]:
+    """`seeds` in about 4 chunks per worker, so that uneven chunks still keep every worker busy."""
+    seeds = list(seeds)
+    size = max(1, len(seeds) // (workers * 4))
+    return [seeds[i:i + size] for i in range(0, len(seeds), size)]
+
+
+def map_in_workers(fn, jobs: list, workers: int) -> list:
+    """fn over jobs in forked processes. They run numpy/PIL only: no torch op may run in the parent
+    before the fork (an OpenMP pool created before fork deadlocks the children)."""
+    with mp.get_context("fork").Pool(workers) as pool:
+        return pool.map(fn, jobs)
+
+
+def default_workers() -> int:
+    return max(1, mp.cpu_count() - 1)
+
+
 def render_scenes(count: int, seed_base: int = 0, size: int = 128, workers: int | None = None,
                   poem_fraction: float = 0.0) -> SceneSet:
     """Render `count` scenes with seeds seed_base.. in parallel; a fraction drawn for poem lines."""
-    workers = workers or max(1, mp.cpu_count() - 1)
+    workers = workers or default_workers()
     poem_count = int(count * poem_fraction)
-    seeds = list(range(seed_base, seed_base + count))
-    chunk = max(1, count // (workers * 4))
     jobs = []
-    for start in range(0, count, chunk):
-        part = seeds[start:start + chunk]
+    for part in seed_chunks(range(seed_base, seed_base + count), workers):
         plain = [s for s in part if s - seed_base >= poem_count]
         poem = [s for s in part if s - seed_base < poem_count]
         if poem:
             jobs.append((poem, size, list(range(len(world.POEM_LINES)))))
         if plain:
             jobs.append((plain, size, None))
-    with mp.get_context("fork").Pool(workers) as pool:
-        results = pool.map(_render_chunk, jobs)
+    results = map_in_workers(_render_chunk, jobs, workers)
     images = np.concatenate([r[0] for r in results])
     labels = [l for r in results for l in r[1]]
     scenes = [s for r in results for s in r[2]]

@@ -13,7 +13,6 @@ This stays contrastive learning on captions; the labels only decide which elemen
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -82,11 +81,10 @@ class PairSet:
 
 
 def render_pairs(count: int, seed_base: int, workers: int | None = None) -> PairSet:
-    workers = workers or max(1, mp.cpu_count() - 1)
-    seeds = list(range(seed_base, seed_base + count))
-    chunk = max(1, count // (workers * 4))
-    with mp.get_context("fork").Pool(workers) as pool:
-        results = pool.map(_render_pairs, [seeds[i:i + chunk] for i in range(0, count, chunk)])
+    from training.data import default_workers, map_in_workers, seed_chunks
+
+    workers = workers or default_workers()
+    results = map_in_workers(_render_pairs, seed_chunks(range(seed_base, seed_base + count), workers), workers)
     return PairSet(np.concatenate([r[0] for r in results]), [s for r in results for s in r[1]],
                    [f for r in results for f in r[2]])
 
@@ -99,8 +97,10 @@ def pair_captions(pairs: PairSet, indices, lang: str, rng: np.random.Generator) 
         group = pairs.focus[k]
         for scene in pairs.scenes[2 * k:2 * k + 2]:
             drawn = world.caption(scene, lang, rng)
-            named = set(drawn.elements)
-            if group not in named and (group == "clouds" or getattr(scene, group) != "no"):
-                drawn = world.caption(scene, lang, rng, groups=sorted(named | {group}))
+            if group not in drawn.elements:
+                try:  # the world's own rule decides what can be named
+                    drawn = world.caption(scene, lang, rng, groups=sorted({*drawn.elements, group}))
+                except ValueError:
+                    pass
             texts.append(drawn.text)
     return texts
