@@ -16,8 +16,10 @@ import torch
 from imagination import world
 from imagination.models.brivl import load_brivl
 from imagination.models.clip import load_clip
+from imagination.models.vqgan import build_vqgan, load_vqgan
 from training.data import random_crops
 from training.pairs import counterfactual, pair_captions, render_pairs
+from training.train_vqgan import DDCONFIG, EMBED_DIM, N_EMBED, psnr
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,3 +74,21 @@ def test_the_training_command_writes_models_the_real_loaders_load(tmp_path):
     image = torch.rand(1, 3, 128, 128)
     for encoder, text in ((clip, "a boat on a lake"), (brivl, "湖上的小船")):
         assert encoder.encode_image(image).shape[-1] == encoder.encode_text([text]).shape[-1]
+
+
+@pytest.mark.slow
+def test_the_vqgan_trainer_ships_averaged_weights_that_reconstruct_better_than_its_start(tmp_path):
+    """The trainer saves a moving average of its weights; an average that lagged at its random start
+    (or a save of the wrong module) would reconstruct no better than the untrained model."""
+    command = [sys.executable, "-m", "training", "vqgan", "--device", "cpu", "--scenes", "64", "--held-out", "8",
+               "--batch", "8", "--lr", "2e-3", "--steps-scale", "0.005", "--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    trained = load_vqgan(tmp_path / "vqgan-demo")
+    torch.manual_seed(0)  # the trainer's seed: the same random start
+    untrained = build_vqgan(DDCONFIG, N_EMBED, EMBED_DIM)
+    _, pictures = world.held_out_scenes(8)
+    images = torch.from_numpy(pictures).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        before, after = psnr(untrained(images), images).mean(), psnr(trained(images), images).mean()
+    assert after > before + 3, (before.item(), after.item())
