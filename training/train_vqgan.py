@@ -26,7 +26,7 @@ DDCONFIG = dict(double_z=False, z_channels=64, resolution=128, in_channels=3, ou
                 ch_mult=[1, 2, 2, 4], num_res_blocks=1, attn_resolutions=[16], dropout=0.0)
 N_EMBED, EMBED_DIM = 512, 64
 # periodic checks of the averaged weights use the *last* held-out scenes: imagination.eval reports
-# on the first 200, so picking the best average does not peek at the reported figure
+# on the first 200, so with --held-out 300 or more picking the best average never sees the reported scenes
 CHECK_EVERY, CHECK_SCENES = 250, 100
 
 
