@@ -56,7 +56,9 @@ def test_vqgan_reconstructs_held_out_scenes():
     vqgan = registry.load("vqgan")
     with torch.no_grad():
         mse = (vqgan(images) - images).pow(2).mean((1, 2, 3))
-    assert (-10 * torch.log10(mse)).mean() > 20
+    # the shipped weights score 24.4 dB on these 8 scenes (25.2 on the eval's 200); the earlier,
+    # under-trained H100 weights scored 22.4 here and must not come back unnoticed
+    assert (-10 * torch.log10(mse)).mean() > 23.5
 
 
 @pytest.mark.parametrize("canvas", ["vqgan", "pixels"])
