@@ -91,4 +91,6 @@ def test_the_vqgan_trainer_ships_averaged_weights_that_reconstruct_better_than_i
     images = torch.from_numpy(pictures).permute(0, 3, 1, 2).float() / 255
     with torch.no_grad():
         before, after = psnr(untrained(images), images).mean(), psnr(trained(images), images).mean()
-    assert after > before + 3, (before.item(), after.item())
+    # 30 steps: the shipped average gains about 2 dB; an average without its warm-up would still be
+    # ~94% the random start (0.998 ** 30) and gain nearly nothing
+    assert after > before + 1, (before.item(), after.item())
