@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from imagination.augment import Cutouts
+from imagination.augment import Cutouts, blur
 from imagination.canvases.base import Canvas
 from imagination.objectives import Objective
 
@@ -65,9 +65,15 @@ def optimise(
     lr: float,
     preview_every: int = 10,
     precision: str = "auto",
+    blur_sigma: float = 0.0,
+    blur_until: float = 0.5,
     should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[Progress]:
-    """Run `steps` Adam steps; yield after every step (so a caller can stop within one step)."""
+    """Run `steps` Adam steps; yield after every step (so a caller can stop within one step).
+
+    blur_sigma: the encoders see the images blurred by this many px at the first step, fading
+    linearly to none at `blur_until` of the run (the priors and the result are never blurred).
+    """
     parameters = [p for p in canvas.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(parameters, lr=lr)
     device = parameters[0].device
@@ -78,7 +84,8 @@ def optimise(
             step, stopped = step - 1, True
             break
         preview = step == 1 or step % preview_every == 0
-        images, loss, report = _step(canvas, objective, cutouts, optimizer, autocast_for(device, precision))
+        sigma = blur_sigma * max(0.0, 1 - (step - 1) / max(blur_until * steps, 1))
+        images, loss, report = _step(canvas, objective, cutouts, optimizer, autocast_for(device, precision), sigma)
         yield Progress(step, steps, loss, report, time.perf_counter() - start,
                        images=images.float().cpu() if preview else None)
     with torch.no_grad():
@@ -86,10 +93,10 @@ def optimise(
     yield Progress(step, steps, loss, report, time.perf_counter() - start, images=final, done=True, stopped=stopped)
 
 
-def _step(canvas, objective, cutouts, optimizer, autocast) -> tuple[torch.Tensor, torch.Tensor, dict]:
+def _step(canvas, objective, cutouts, optimizer, autocast, sigma) -> tuple[torch.Tensor, torch.Tensor, dict]:
     with torch.enable_grad(), autocast:
         images = canvas()  # (B, 3, H, W)
-        loss, report = objective(images, cutouts(images))
+        loss, report = objective(images, cutouts(blur(images, sigma)))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from imagination.errors import UserError
 from imagination.models.base import Encoder
@@ -105,12 +106,23 @@ class Targets:
             weights[:, len(texts) + j] += weight
         return cls(encoder, labels, torch.cat(rows), weights.to(rows[0].device))
 
-    def loss(self, image_embeddings: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, cutn, D) -> loss per image (B,) and mean cosine similarity per image and target (B, P)."""
+    def loss(self, image_embeddings: torch.Tensor, kind: str, mean_weight: float = 0.0
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, cutn, D) -> loss per image (B,) and mean cosine similarity per image and target (B, P).
+
+        mean_weight moves that share of the loss from the single cutouts to the mean of their
+        embeddings (deep-daze's `averaging_weight`): the views then have to agree with the prompt
+        together, as one picture, rather than each on its own.
+        """
         targets = self.embeddings.to(image_embeddings.dtype)
         cosine = image_embeddings @ targets.T  # (B, cutn, P)
         distance = spherical_distance(image_embeddings, targets) if kind == "spherical" else 1 - cosine
-        per_image = (distance.mean(1) * self.weights).sum(-1)  # (B,)
+        distance = distance.mean(1)  # (B, P)
+        if mean_weight:
+            mean = F.normalize(image_embeddings.mean(1), dim=-1)  # (B, D)
+            whole = spherical_distance(mean, targets) if kind == "spherical" else 1 - mean @ targets.T
+            distance = (1 - mean_weight) * distance + mean_weight * whole
+        per_image = (distance * self.weights).sum(-1)  # (B,)
         return per_image, cosine.mean(1).detach()
 
 
@@ -157,17 +169,32 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
     return dx + dy
 
 
+def grey_pull(images: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of the pixels from mid-grey per image (B,): a prior against saturation
+    (Goh et al. 2021 add it with weight 10 when visualising CLIP's neurons)."""
+    return (images - 0.5).pow(2).mean((1, 2, 3))
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Weights of the image priors added to the loss, and of the whole-picture (mean-embedding) term."""
+
+    tv: float = 0.0  # total variation: smoothness
+    grey: float = 0.0  # L2 pull towards grey: against saturation
+    mean: float = 0.0  # share of the loss on the mean of the cutouts' embeddings (0..1)
+
+
 class Objective:
-    """Sum of target losses over encoders, neurons and the TV prior; one encoder pass per encoder."""
+    """Sum of target losses over encoders, neurons and the image priors; one encoder pass per encoder."""
 
     def __init__(self, targets: Sequence[Targets] = (), channels: Sequence[ChannelTarget] = (),
-                 tv_weight: float = 0.0, kind: str = "spherical"):
+                 priors: Priors = Priors(), kind: str = "spherical"):
         if kind not in LOSSES:
             raise UserError(f"unknown loss '{kind}': choose one of {', '.join(LOSSES)}")
         if not targets and not channels:
             raise UserError("nothing to optimise: give a prompt, an image prompt or a neuron")
         self.targets, self.channels = list(targets), list(channels)
-        self.tv_weight, self.kind = tv_weight, kind
+        self.priors, self.kind = priors, kind
         self.encoders: list[Encoder] = []
         for item in [*self.targets, *self.channels]:
             if all(item.encoder is not e for e in self.encoders):
@@ -187,14 +214,16 @@ class Objective:
             embeddings = embeddings.view(batch, -1, embeddings.shape[-1])  # (B, cutn, D)
             for t in self.targets:
                 if t.encoder is encoder:
-                    per_image, similarity = t.loss(embeddings, self.kind)
+                    per_image, similarity = t.loss(embeddings, self.kind, self.priors.mean)
                     loss, report[encoder.name] = loss + per_image, similarity
             for c in self.channels:
                 if c.encoder is encoder:
                     per_image, activation = c.loss(batch)
                     loss, report[f"{encoder.name}/{c.label}"] = loss + per_image, activation
-        if self.tv_weight:
-            loss = loss + self.tv_weight * total_variation(images)
+        if self.priors.tv:
+            loss = loss + self.priors.tv * total_variation(images)
+        if self.priors.grey:
+            loss = loss + self.priors.grey * grey_pull(images)
         return loss.sum(), report  # sum, not mean: each image's gradient is independent of B
 
     def close(self) -> None:

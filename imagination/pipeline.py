@@ -14,16 +14,30 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 import imagination
-from imagination.augment import AUGMENTATIONS, Cutouts
-from imagination.canvases.pixels import FourierCanvas, PlainCanvas
+from imagination.augment import AUGMENTATIONS, Cutouts, ImageJitter
+from imagination.canvases.pixels import FourierCanvas, PlainCanvas, PyramidCanvas
 from imagination.errors import UserError
 from imagination.io import load_image
 from imagination.loop import Progress, optimise
 from imagination.models import registry
-from imagination.objectives import ChannelTarget, Objective, Targets, parse_prompt
+from imagination.objectives import ChannelTarget, Objective, Priors, Targets, parse_prompt
 
-CANVASES = ("vqgan", "pixels", "plain")
-DEFAULT_LR = {"vqgan": 0.1, "pixels": 0.05, "plain": 0.05}
+CANVASES = ("vqgan", "pixels", "pyramid", "plain")
+PIXEL_CANVASES = {"pixels": FourierCanvas, "pyramid": PyramidCanvas, "plain": PlainCanvas}
+
+# What a setting left at None means on each canvas. The VQGAN's decoder is an image prior of its
+# own; the pixel canvases need the feature-visualisation toolkit instead (see README, "Pixel canvases").
+_NO_PRIORS = dict(pad=0, jitter=0, scale_min=1.0, scale_max=1.0, rotate=0.0, mean_weight=0.0, grey_weight=0.0,
+                  tv_weight=0.0, blur=0.0)
+_PIXEL_PRIORS = dict(pad=12, jitter=8, scale_min=0.9, scale_max=1.1, rotate=10.0, mean_weight=0.0,
+                     grey_weight=0.0, tv_weight=0.0, blur=0.0)
+CANVAS_DEFAULTS = {
+    "vqgan": dict(lr=0.1, **_NO_PRIORS),
+    "pixels": dict(lr=0.05, **_PIXEL_PRIORS),
+    "pyramid": dict(lr=0.05, **_PIXEL_PRIORS),
+    "plain": dict(lr=0.05, **_PIXEL_PRIORS),
+}
+DEFAULT_LR = {canvas: defaults["lr"] for canvas, defaults in CANVAS_DEFAULTS.items()}
 MAX_BATCH = 64
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
@@ -50,7 +64,7 @@ class ImagineSettings:
     models: list[str] | None = None  # None: BriVL for Chinese prompts, CLIP otherwise
     model_prompts: dict[str, list[str]] = field(default_factory=dict)  # per-model prompts (other language)
     negative: str = ""
-    canvas: str = "vqgan"  # vqgan | pixels (Fourier) | plain (the paper's noise image)
+    canvas: str = "vqgan"  # vqgan | pixels (Fourier) | pyramid (multi-resolution) | plain (the paper's noise image)
     vqgan: str = "vqgan"
     steps: int = 150
     size: int = 128
@@ -59,7 +73,16 @@ class ImagineSettings:
     cutn: int = 32
     cut_pow: float = 1.0
     augmentations: tuple[str, ...] = AUGMENTATIONS
-    tv_weight: float = 0.0
+    # Whole-image transforms before the cutouts, priors and blur: None = the canvas's default.
+    pad: int | None = None  # grey border (px) the image may move into
+    jitter: int | None = None  # random shift of the whole image (px)
+    scale_min: float | None = None  # random scale of the whole image, from ...
+    scale_max: float | None = None  # ... to
+    rotate: float | None = None  # random rotation of the whole image (degrees, either way)
+    mean_weight: float | None = None  # share of the loss on the mean cutout embedding (0..1)
+    grey_weight: float | None = None  # L2 pull of the pixels towards grey
+    tv_weight: float | None = None  # total-variation smoothness prior
+    blur: float | None = None  # px of blur the encoders see at the start, fading out by mid-run
     loss: str = "spherical"
     init_image: str | None = None
     image_prompts: list[str] = field(default_factory=list)
@@ -82,9 +105,18 @@ class ImagineSettings:
                 raise UserError(f"{name} must be a whole number from {low} to {high}, got {value}")
         if self.canvas not in CANVASES:
             raise UserError(f"unknown canvas '{self.canvas}': choose one of {', '.join(CANVASES)}")
-        lr = DEFAULT_LR[self.canvas] if self.lr is None else self.lr
+        filled = {k: v if getattr(self, k) is None else getattr(self, k) for k, v in CANVAS_DEFAULTS[self.canvas].items()}
+        lr = filled["lr"]
         if not 0 < lr <= 10:
             raise UserError(f"lr must be above 0 and at most 10, got {lr}")
+        for name, low, high in [("pad", 0, 256), ("jitter", 0, 256), ("scale_min", 0.1, 4), ("scale_max", 0.1, 4),
+                                ("rotate", 0, 180), ("mean_weight", 0, 1), ("grey_weight", 0, 1000),
+                                ("tv_weight", 0, 1000), ("blur", 0, 64)]:
+            value = filled[name]
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+                raise UserError(f"{name.replace('_', ' ')} must be a number from {low} to {high}, got {value}")
+        if filled["scale_min"] > filled["scale_max"]:
+            raise UserError(f"scale min ({filled['scale_min']}) is above scale max ({filled['scale_max']})")
         if not 0.1 <= self.cut_pow <= 10:
             raise UserError(f"cut power must be from 0.1 to 10, got {self.cut_pow}")
         unknown = set(self.augmentations) - set(AUGMENTATIONS)
@@ -96,7 +128,7 @@ class ImagineSettings:
         for model, prompts in self.model_prompts.items():
             if len(prompts) != len(self.prompts):
                 raise UserError(f"{len(prompts)} prompts for {model} but {len(self.prompts)} images")
-        return replace(self, models=list(models), lr=lr, augmentations=tuple(self.augmentations))
+        return replace(self, models=list(models), augmentations=tuple(self.augmentations), **filled)
 
 
 def pick_device(name: str) -> torch.device:
@@ -142,10 +174,12 @@ class Run:
         if s.neuron is not None:
             encoder = self.encoders.get(s.neuron.model) or self._load_encoder(s.neuron.model)
             channels.append(ChannelTarget(encoder, s.neuron.layer, s.neuron.channel, s.neuron.weight))
-        self.objective = Objective(targets, channels, s.tv_weight, s.loss)
+        priors = Priors(tv=s.tv_weight, grey=s.grey_weight, mean=s.mean_weight)
+        self.objective = Objective(targets, channels, priors, s.loss)
         self.canvas = self._make_canvas(batch)
+        jitter = ImageJitter(s.pad, s.jitter, s.scale_min, s.scale_max, s.rotate)
         self.cutouts = Cutouts(self.objective.cut_size, s.cutn, s.cut_pow, s.augmentations,
-                               generator=torch.Generator(self.device).manual_seed(s.seed + 1))
+                               generator=torch.Generator(self.device).manual_seed(s.seed + 1), jitter=jitter)
         self._stop = False
         self.result: Result | None = None
 
@@ -167,8 +201,7 @@ class Run:
             init_images = init[None].expand(batch, -1, -1, -1) if init is not None else None
             canvas = VQGANCanvas(vqgan, batch, s.size, generator=generator, init_images=init_images)
         else:
-            kind = FourierCanvas if s.canvas == "pixels" else PlainCanvas
-            canvas = kind(batch, s.size, generator=generator)
+            canvas = PIXEL_CANVASES[s.canvas](batch, s.size, generator=generator)
             if init is not None:
                 for index in range(batch):
                     canvas.set_image(index, init)
@@ -184,7 +217,7 @@ class Run:
         s = self.settings
         try:
             for event in optimise(self.canvas, self.objective, self.cutouts, steps=s.steps, lr=s.lr,
-                                  preview_every=s.preview_every, precision=s.precision,
+                                  preview_every=s.preview_every, precision=s.precision, blur_sigma=s.blur,
                                   should_stop=lambda: self._stop):
                 if event.done:
                     self.result = self._finish(event)

@@ -37,6 +37,11 @@ class SceneJudge(nn.Module):
         return {g: head(h) for g, head in self.heads.items()}
 
     @torch.no_grad()
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 128) penultimate features: what the realism (Fréchet) figure compares."""
+        return self.features(images * 2 - 1)
+
+    @torch.no_grad()
     def predict(self, images: torch.Tensor) -> list[dict[str, str]]:
         """Per image: {group: predicted label}."""
         logits = self(images)
