@@ -58,6 +58,7 @@ def cmd_imagine(args) -> int:
     from tqdm import tqdm
 
     from imagination.io import save_png
+    from imagination.media import Film, check_video_path
     from imagination.pipeline import ImagineSettings, Run
 
     settings = ImagineSettings(
@@ -65,15 +66,22 @@ def cmd_imagine(args) -> int:
         negative=args.negative, canvas=args.canvas, vqgan=args.vqgan, steps=args.steps, size=args.size,
         seed=args.seed, lr=args.lr, cutn=args.cutn, cut_pow=args.cut_pow,
         augmentations=tuple(a for a in args.augment.split(",") if a), tv_weight=args.tv_weight,
+        pad=args.pad, jitter=args.jitter, scale_min=args.scale_min, scale_max=args.scale_max, rotate=args.rotate,
+        mean_weight=args.mean_weight, grey_weight=args.grey_weight, blur=args.blur,
         loss=args.loss, init_image=args.init_image, image_prompts=args.image_prompt,
         share_init=not args.independent_init, device=args.device, precision=args.precision,
+        **({"preview_every": args.video_every} if args.video else {}),
     )
+    video = check_video_path(args.video) if args.video else None
     run = Run(settings)  # validates the settings and loads the models; no step runs yet
     paths = _output_paths(args.out, args.prompt, args.seed)  # fail before the run, not after it
+    film = Film() if video else None
     previous = signal.signal(signal.SIGINT, lambda *_: run.stop())  # Ctrl-C keeps the image so far
     try:
         bar = tqdm(total=settings.steps, unit="step", disable=args.quiet, file=sys.stderr)
         for event in run:
+            if film is not None:
+                film.add(event)
             if not event.done:
                 best = max((s.max().item() for s in event.similarity.values()), default=0.0)
                 bar.set_postfix(similarity=f"{best:.3f}", loss=f"{event.loss.item():.3f}")
@@ -87,6 +95,8 @@ def cmd_imagine(args) -> int:
         scores = "  ".join(f"{m}: " + ", ".join(f"{t}={v:.3f}" for t, v in s.items())
                            for m, s in meta["similarity"].items())
         print(f"{path}  {scores}")
+    if film is not None:
+        print(f"{film.save(video)}  ({len(film.frames)} frames)")
     if result.stopped:
         print(f"stopped after {result.steps} of {settings.steps} steps", file=sys.stderr)
     return 0
@@ -146,16 +156,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model's own prompt in its language, once per image (ensembles)")
     p.add_argument("--negative", default="", help="what the image should not look like ('a|b:0.5')")
     p.add_argument("--canvas", choices=CANVASES, default="vqgan",
-                   help="vqgan tokens, pixels (Fourier) or plain (the paper's noise image)")
+                   help="vqgan tokens, pixels (Fourier), pyramid (multi-resolution pixels) or plain (the paper's "
+                        "noise image)")
     p.add_argument("--vqgan", default="vqgan", help="which VQGAN decodes the vqgan canvas")
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--size", type=int, default=128, help="image side in pixels")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lr", type=float, default=None, help="Adam step size (default: 0.1 vqgan, 0.05 pixels)")
+    p.add_argument("--lr", type=float, default=None, help="Adam step size (default: the canvas's, see README)")
     p.add_argument("--cutn", type=int, default=32, help="random cutouts per image per step")
     p.add_argument("--cut-pow", type=float, default=1.0, help=">1 favours small cutouts, <1 large ones")
     p.add_argument("--augment", default=",".join(AUGMENTATIONS), help=f"comma list from {','.join(AUGMENTATIONS)}")
-    p.add_argument("--tv-weight", type=float, default=0.0, help="total-variation smoothness prior")
+    g = p.add_argument_group("transforms and priors", "each defaults to the canvas's own value (README, 'Pixel canvases')")
+    g.add_argument("--pad", type=int, help="grey border (px) the image may be moved into before the cutouts")
+    g.add_argument("--jitter", type=int, help="random shift (px) of the whole image each step")
+    g.add_argument("--scale-min", type=float, help="random scale of the whole image each step, from ...")
+    g.add_argument("--scale-max", type=float, help="... to")
+    g.add_argument("--rotate", type=float, help="random rotation (degrees, either way) of the whole image each step")
+    g.add_argument("--mean-weight", type=float, help="share (0-1) of the loss on the mean embedding of the cutouts")
+    g.add_argument("--grey-weight", type=float, help="pull of the pixels towards grey (against saturation)")
+    g.add_argument("--tv-weight", type=float, help="total-variation smoothness prior")
+    g.add_argument("--blur", type=float, help="px of blur the model sees at the first step, fading out by mid-run")
     p.add_argument("--loss", choices=("spherical", "cosine"), default="spherical")
     p.add_argument("--init-image", help="start from this image instead of noise")
     p.add_argument("--image-prompt", action="append", default=[], help="an image whose embedding is a target")
@@ -163,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     p.add_argument("--out", help="PNG path (several prompts: PATH-1.png, PATH-2.png ...); default outputs/")
+    p.add_argument("--video", help="also write the run's preview frames as a film: PATH.mp4 or PATH.gif")
+    p.add_argument("--video-every", type=int, default=2, help="a film frame every N steps (with --video)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_imagine)
 

@@ -22,7 +22,8 @@ MAX_LINES = 16  # poem lines / family fillers in one batched run
 
 MODEL_CHOICES = [("Auto · by language", "auto"), ("BriVL · 中文", "brivl"), ("CLIP · English", "clip"),
                  ("Both · ensemble", "both")]
-CANVAS_CHOICES = [("VQGAN", "vqgan"), ("Fourier pixels", "pixels"), ("Plain noise pixels", "plain")]
+CANVAS_CHOICES = [("VQGAN", "vqgan"), ("Fourier pixels", "pixels"), ("Multi-resolution pixels", "pyramid"),
+                  ("Plain noise pixels", "plain")]
 
 # name: (low, high, default); the sliders use the same numbers, the API is checked against them.
 LIMITS = {
@@ -30,18 +31,24 @@ LIMITS = {
     "size": (32, 512, 128),
     "cutn": (1, 128, 32),
     "cut_pow": (0.1, 3.0, 1.0),
-    "tv_weight": (0.0, 10.0, 0.0),
     "lr": (0.0, 1.0, 0.0),  # 0: the canvas's own default
     "preview_every": (1, 100, 5),
     "seed": (0, 2**31 - 1, 0),
     "weight": (-10.0, 10.0, 1.0),
     "channel": (0, 100_000, 0),
 }
+# The transforms and priors of the Advanced settings: empty (None) means the canvas's own default.
+PRIOR_LIMITS = {
+    "pad": (0, 64, True), "jitter": (0, 64, True), "scale_min": (0.5, 2.0, False), "scale_max": (0.5, 2.0, False),
+    "rotate": (0.0, 45.0, False), "mean_weight": (0.0, 1.0, False), "grey_weight": (0.0, 100.0, False),
+    "tv_weight": (0.0, 10.0, False), "blur": (0.0, 16.0, False),
+}
+PRIORS = tuple(PRIOR_LIMITS)
 
 
 def check_number(name: str, value, integer: bool = True) -> int | float:
     """A form number inside its LIMITS, as int or float; a UserError naming the field otherwise."""
-    low, high, _ = LIMITS[name]
+    low, high = (LIMITS[name] if name in LIMITS else PRIOR_LIMITS[name])[:2]
     label = name.replace("_", " ")
     if value is None or value == "":
         raise UserError(f"{label} is empty: give a number from {low} to {high}")
@@ -120,7 +127,14 @@ def models_for(choice: str, prompt: str, second: str = "") -> tuple[list[str] | 
     return [main, other], {other: [second]}
 
 
-def advanced(lr, cutn, cut_pow, augmentations, tv_weight, preview_every) -> dict:
+def optional_number(name: str, value) -> int | float | None:
+    """A transform/prior field: empty means the canvas's default (None), else a number in its range."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return check_number(name, value, integer=PRIOR_LIMITS[name][2])
+
+
+def advanced(lr, cutn, cut_pow, augmentations, preview_every, **priors) -> dict:
     """The Advanced accordion's fields as ImagineSettings keyword arguments."""
     augmentations = list(augmentations or [])
     unknown = set(augmentations) - set(AUGMENTATIONS)
@@ -128,8 +142,8 @@ def advanced(lr, cutn, cut_pow, augmentations, tv_weight, preview_every) -> dict
         raise UserError(f"unknown augmentation {sorted(unknown)[0]}: choose from {', '.join(AUGMENTATIONS)}")
     lr = check_number("lr", lr if lr is not None else 0, integer=False)
     return dict(lr=lr or None, cutn=check_number("cutn", cutn), cut_pow=check_number("cut_pow", cut_pow, False),
-                augmentations=tuple(augmentations), tv_weight=check_number("tv_weight", tv_weight, False),
-                preview_every=check_number("preview_every", preview_every))
+                augmentations=tuple(augmentations), preview_every=check_number("preview_every", preview_every),
+                **{name: optional_number(name, priors.get(name)) for name in PRIORS})
 
 
 def basics(canvas, steps, size) -> dict:
@@ -138,8 +152,8 @@ def basics(canvas, steps, size) -> dict:
 
 
 def imagine_settings(prompt, second_prompt, negative, model, canvas, steps, size, seed, *, lr=0, cutn=32,
-                     cut_pow=1.0, augmentations=AUGMENTATIONS, tv_weight=0.0, preview_every=5,
-                     init_image=None, image_prompts=(), device="auto") -> ImagineSettings:
+                     cut_pow=1.0, augmentations=AUGMENTATIONS, preview_every=5,
+                     init_image=None, image_prompts=(), device="auto", **priors) -> ImagineSettings:
     """The Imagine tab's fields -> settings (seed already drawn)."""
     prompt = check_text(prompt)
     models, model_prompts = models_for(model, prompt, second_prompt)
@@ -149,7 +163,7 @@ def imagine_settings(prompt, second_prompt, negative, model, canvas, steps, size
         init_image=check_images([init_image], "start image")[0] if init_image else None,
         image_prompts=check_images(list(image_prompts or []), "image prompt"), device=device,
         **basics(canvas, steps, size),
-        **advanced(lr, cutn, cut_pow, augmentations, tv_weight, preview_every),
+        **advanced(lr, cutn, cut_pow, augmentations, preview_every, **priors),
     )
 
 
@@ -174,14 +188,15 @@ def form_from_metadata(meta: dict) -> dict:
         if texts:
             second = texts[min(index, len(texts) - 1)]
     lr = meta.get("lr")
-    numbers = {name: _within(name, meta.get(name)) for name in
-               ("steps", "size", "seed", "cutn", "cut_pow", "tv_weight", "preview_every")}
+    numbers = {name: _within(name, meta.get(name)) for name in ("steps", "size", "seed", "cutn", "cut_pow",
+                                                                  "preview_every")}
+    priors = {name: _prior_within(name, meta.get(name)) for name in PRIORS}
     return {
         "prompt": prompt, "second_prompt": second, "negative": meta.get("negative", ""), "model": model,
         "canvas": meta.get("canvas") if meta.get("canvas") in [k for _, k in CANVAS_CHOICES] else "vqgan",
         "lock_seed": True, "lr": _within("lr", lr if lr is not None else 0),
         "augmentations": [a for a in meta.get("augmentations", AUGMENTATIONS) if a in AUGMENTATIONS],
-        **numbers,
+        **numbers, **priors,
     }
 
 
@@ -190,4 +205,12 @@ def _within(name: str, value) -> int | float:
     low, high, default = LIMITS[name]
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return default
+    return min(max(value, low), high)
+
+
+def _prior_within(name: str, value) -> int | float | None:
+    """A stored transform/prior value moved inside the form's range; None (the canvas default) if absent."""
+    low, high, _ = PRIOR_LIMITS[name]
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
     return min(max(value, low), high)

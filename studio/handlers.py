@@ -21,7 +21,8 @@ from imagination.errors import UserError
 from imagination.io import to_pil
 from imagination.models import registry
 from imagination.pipeline import ImagineSettings, Neuron, Run, score
-from studio import forms, media
+from imagination import media
+from studio import forms
 from studio.live import Live, StopBoard, finish_in_background
 from studio.outputs import Outputs, slug
 
@@ -62,24 +63,31 @@ class Handlers:
     # --- Imagine ----------------------------------------------------------------------------------
     def imagine(self, prompt, second_prompt, negative, model, canvas, steps, size, seed, lock_seed,
                 lr, cutn, cut_pow, augmentations, tv_weight, init_image, image_prompts, preview_every,
-                request: gr.Request = None):
-        """Stream one run: yields (image, status, similarity plot, seed)."""
+                pad=None, jitter=None, scale_min=None, scale_max=None, rotate=None, mean_weight=None,
+                grey_weight=None, blur=None, request: gr.Request = None):
+        """Stream one run: yields (image, status, similarity plot, seed, film of the run)."""
         with user_errors():
             seed = forms.draw_seed(seed, lock_seed)
             settings = forms.imagine_settings(
                 prompt, second_prompt, negative, model, canvas, steps, size, seed, lr=lr, cutn=cutn,
-                cut_pow=cut_pow, augmentations=augmentations, tv_weight=tv_weight, preview_every=preview_every,
-                init_image=(_paths(init_image) or [None])[0], image_prompts=_paths(image_prompts), device=self.device)
+                cut_pow=cut_pow, augmentations=augmentations, preview_every=preview_every,
+                init_image=(_paths(init_image) or [None])[0], image_prompts=_paths(image_prompts), device=self.device,
+                pad=pad, jitter=jitter, scale_min=scale_min, scale_max=scale_max, rotate=rotate,
+                mean_weight=mean_weight, grey_weight=grey_weight, tv_weight=tv_weight, blur=blur)
         with self._watch(request) as watch:
-            yield SKIP(), "loading models…", SKIP(), seed
+            yield SKIP(), "loading models…", SKIP(), seed, None
             live = watch.add(self._start(settings))
+            film = media.Film()
             for event in live:
+                film.add(event)
                 if not event.done:
                     image = to_pil(event.images[0]) if event.images is not None else SKIP()
                     plot = live.plot() if event.images is not None and live.plot_due() else SKIP()
-                    yield image, live.status(), plot, SKIP()
+                    yield image, live.status(), plot, SKIP(), SKIP()
             paths = watch.done(self._save(live), live.summary())
-            yield str(paths[0]), f"{live.summary()} · saved {paths[0].name}", live.plot(), seed
+            video = film.save(self.outputs.new_path(f"{paths[0].stem} forming", media.film_suffix(),
+                                                    self.outputs.sequences))
+            yield str(paths[0]), f"{live.summary()} · saved {paths[0].name}", live.plot(), seed, str(video)
 
     def after_stop(self, request: gr.Request = None):
         """Runs after Stop: show the image the stopped run saved, and say so. -> (image, status)."""

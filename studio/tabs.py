@@ -39,7 +39,20 @@ FAMILY_DEFAULTS = {
 
 # The Imagine fields a gallery image's settings are loaded into, in `forms.form_from_metadata` names.
 IMAGINE_FIELDS = ["prompt", "second_prompt", "negative", "model", "canvas", "steps", "size", "seed", "lock_seed",
-                  "lr", "cutn", "cut_pow", "augmentations", "tv_weight", "preview_every"]
+                  "lr", "cutn", "cut_pow", "augmentations", "preview_every", *forms.PRIORS]
+
+# Label and one-line explanation of each transform/prior field (empty = the canvas's default).
+PRIOR_FIELDS = {
+    "pad": ("Pad (px)", "grey border the image may move into"),
+    "jitter": ("Jitter (px)", "random shift of the whole image each step"),
+    "scale_min": ("Scale from", "random zoom of the whole image each step…"),
+    "scale_max": ("Scale to", "…up to this factor"),
+    "rotate": ("Rotate (°)", "random turn of the whole image, either way"),
+    "mean_weight": ("Whole-picture weight", "share of the loss on the mean of the cutouts (0–1)"),
+    "grey_weight": ("Grey pull", "pulls pixels towards grey: against saturation"),
+    "tv_weight": ("TV weight", "smoothness prior"),
+    "blur": ("Blur (px)", "the model sees a blurred image at first, sharp by mid-run"),
+}
 
 
 @dataclass
@@ -123,17 +136,15 @@ def imagine_tab(w: Wiring) -> tuple[dict, list]:
                                       placeholder="what to stay away from, e.g. text|watermark")
                 controls = run_controls("")
                 with gr.Accordion("Advanced", open=False, elem_id="advanced"):
-                    with gr.Row():
-                        lr = gr.Number(value=0, label="Learning rate", minimum=0, maximum=1, step=0.01,
-                                       info="0 = the canvas's default", elem_id="lr")
-                        tv = gr.Number(value=0, label="TV weight", minimum=0, maximum=10, step=0.01,
-                                       info="smoothness prior", elem_id="tv")
+                    lr = gr.Number(value=0, label="Learning rate", minimum=0, maximum=1, step=0.01,
+                                   info="0 = the canvas's default", elem_id="lr")
                     with gr.Row():
                         cutn = _slider("cutn", "Cutouts", "random views per step", elem_id="cutn")
                         cut_pow = _slider("cut_pow", "Cut power", ">1 favours small details", 0.1, elem_id="cut_pow")
                     augmentations = gr.CheckboxGroup(list(AUGMENTATIONS), value=list(AUGMENTATIONS),
                                                      label="Augmentations of the cutouts", elem_id="augs")
                     preview_every = _slider("preview_every", "Live image every N steps", elem_id="preview")
+                    priors = prior_fields()
                     with gr.Row():
                         init_image = gr.File(label="Start from an image (optional)", file_count="single",
                                              file_types=["image"], height=140, elem_id="init_image")
@@ -145,16 +156,44 @@ def imagine_tab(w: Wiring) -> tuple[dict, list]:
             with gr.Column(scale=6, min_width=340):
                 result = _image("Imagined", "result")
                 status = _status("status")
+                film = gr.File(label="Watch it form: the run's live frames as a film", interactive=False,
+                               elem_id="film")
                 plot = _plot("plot")
     model.change(lambda m: gr.update(visible=m == "both"), model, second, **w.private)
-    inputs = [prompt, second, negative, model, *_ordered(controls), lr, cutn, cut_pow, augmentations, tv,
-              init_image, image_prompts, preview_every]
-    run_event = run.click(h.imagine, inputs, [result, status, plot, controls["seed"]], api_name="imagine",
+    inputs = [prompt, second, negative, model, *_ordered(controls), lr, cutn, cut_pow, augmentations,
+              priors["tv_weight"], init_image, image_prompts, preview_every,
+              *(priors[name] for name in forms.PRIORS if name != "tv_weight")]
+    run_event = run.click(h.imagine, inputs, [result, status, plot, controls["seed"], film], api_name="imagine",
                           show_progress_on=status, **w.compute)
     stop_event = w.stop_button(stop, run_event, h.after_stop, [result, status])
     fields = dict(zip(IMAGINE_FIELDS, [prompt, second, negative, model, *_ordered(controls), lr, cutn, cut_pow,
-                                       augmentations, tv, preview_every]))
+                                       augmentations, preview_every, *(priors[name] for name in forms.PRIORS)]))
     return fields, [run_event, stop_event]
+
+
+def prior_fields() -> dict:
+    """The transforms and priors, empty by default: each canvas then uses its own measured values."""
+    defaults = ", ".join(f"{c} {_defaults_line(c)}" for c in ("pixels", "vqgan"))
+    gr.Markdown(f"**Transforms and priors** — leave empty for the canvas's defaults ({defaults}).",
+                elem_id="priors_help")
+    fields = {}
+    names = list(forms.PRIORS)
+    for row in (names[:3], names[3:6], names[6:]):
+        with gr.Row():
+            for name in row:
+                low, high, integer = forms.PRIOR_LIMITS[name]
+                label, info = PRIOR_FIELDS[name]
+                fields[name] = gr.Number(value=None, label=label, info=info, minimum=low, maximum=high,
+                                         step=1 if integer else 0.05,
+                                         elem_id=f"prior_{name}")
+    return fields
+
+
+def _defaults_line(canvas: str) -> str:
+    from imagination.pipeline import CANVAS_DEFAULTS
+
+    values = CANVAS_DEFAULTS[canvas]
+    return "/".join(f"{values[name]:g}" for name in forms.PRIORS)
 
 
 def poem_tab(w: Wiring) -> list:

@@ -39,3 +39,32 @@ def test_total_variation_prefers_smooth_images():
     smooth = torch.linspace(0, 1, 32).view(1, 1, 1, 32).expand(1, 3, 32, 32)
     noisy = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     assert total_variation(smooth) < total_variation(noisy) / 5
+
+
+class _Fixed:
+    """Stands in for an encoder in `Targets`: only identity matters there."""
+
+
+def _targets(embeddings, weights):
+    from imagination.objectives import Targets
+
+    return Targets(_Fixed(), [f"t{i}" for i in range(len(embeddings))], embeddings, weights)
+
+
+def test_mean_weight_moves_the_loss_to_the_mean_of_the_cutouts():
+    target = F.normalize(torch.tensor([[1.0, 0.0, 0.0]]), dim=-1)
+    # Two cutouts that disagree with the prompt one each way but average onto it.
+    views = F.normalize(torch.tensor([[[1.0, 1.0, 0.0], [1.0, -1.0, 0.0]]]), dim=-1)  # (B=1, cutn=2, D)
+    targets = _targets(target, torch.ones(1, 1))
+    each, _ = targets.loss(views, "spherical", mean_weight=0.0)
+    whole, _ = targets.loss(views, "spherical", mean_weight=1.0)
+    half, _ = targets.loss(views, "spherical", mean_weight=0.5)
+    assert each.item() > 0.1 and whole.abs().item() < 1e-5  # the mean embedding is the target itself
+    assert torch.allclose(half, (each + whole) / 2)
+
+
+def test_grey_pull_is_zero_at_grey_and_grows_with_saturation():
+    from imagination.objectives import grey_pull
+
+    grey, saturated = torch.full((1, 3, 8, 8), 0.5), torch.zeros(1, 3, 8, 8)
+    assert grey_pull(grey).item() == 0 and grey_pull(saturated).item() == pytest.approx(0.25)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import imageio
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
@@ -61,8 +62,10 @@ def test_imagine_streams_and_similarity_rises(studio):
     client, outputs, _ = studio
     job = client.submit(**imagine_args(), api_name="/imagine")
     updates = list(job)
-    image, status, plot, seed = job.result()
+    image, status, plot, seed, film = job.result()
     assert status.startswith("done · 10 steps") and seed == 7
+    frames = imageio.v3.imread(film, index=None)  # the live frames as a film: steps 1, 3, 6, 9 and the end
+    assert film.endswith(".mp4") and frames.shape[0] >= 5 and frames.shape[1] >= 64
     live = [u for u in updates if isinstance(u[0], str) and "step " in u[1] and not u[1].startswith("done")]
     assert live and int(live[0][1].split("step ")[1].split("/")[0]) < 10  # an image mid-run
     first = load_image(live[0][0])[None]
@@ -80,7 +83,7 @@ def test_ensemble_and_start_image(studio, tmp_path):
     client, _, _ = studio
     start = tmp_path / "start.png"
     Image.new("RGB", (40, 40), (200, 30, 30)).save(start)
-    image, status, plot, _ = client.predict(
+    image, status, plot, _, _ = client.predict(
         **imagine_args(prompt="雪山之夜", model="both", second_prompt="snowy mountains at night", steps=2,
                        init_image=handle_file(str(start))), api_name="/imagine")
     meta = read_metadata(image)
@@ -88,6 +91,20 @@ def test_ensemble_and_start_image(studio, tmp_path):
     assert meta["model_prompts"] == {"clip": ["snowy mountains at night"]} and meta["init_image"]
     assert "BriVL" in status and "CLIP" in status
     assert {row[2].split(" · ")[0] for row in plot["data"]} == {"BriVL", "CLIP"}
+
+
+def test_transforms_and_priors_reach_the_run_and_empty_means_the_canvas_default(studio):
+    from imagination.pipeline import CANVAS_DEFAULTS
+
+    client, _, _ = studio
+    image = client.predict(**imagine_args(steps=2, pad=5, jitter=3, rotate=7.5, mean_weight=0.25, grey_weight=2,
+                                          blur=1.5), api_name="/imagine")[0]
+    meta = read_metadata(image)
+    assert (meta["pad"], meta["jitter"], meta["rotate"], meta["mean_weight"], meta["grey_weight"], meta["blur"]) == \
+        (5, 3, 7.5, 0.25, 2, 1.5)
+    assert meta["scale_min"] == CANVAS_DEFAULTS["pixels"]["scale_min"]  # left empty: the canvas's default
+    vqgan = read_metadata(client.predict(**imagine_args(steps=1, canvas="vqgan"), api_name="/imagine")[0])
+    assert vqgan["pad"] == CANVAS_DEFAULTS["vqgan"]["pad"] and vqgan["jitter"] == CANVAS_DEFAULTS["vqgan"]["jitter"]
 
 
 def test_unlocked_seed_is_drawn_and_shown(studio):
@@ -167,6 +184,8 @@ def test_neuron_alone_and_under_a_text(studio):
     ({"model": "both", "second_prompt": ""}, "prompt in the other language is empty"),
     ({"init_image": "fake.png"}, "the start image 'fake.png' is not an image"),
     ({"image_prompts": ["notes.txt"]}, "Invalid file type"),
+    ({"rotate": 90}, "greater than maximum value 45"),
+    ({"jitter": 2.5}, "jitter must be a whole number"),
 ])
 def test_bad_inputs_get_their_message(studio, tmp_path, overrides, message):
     client, _, _ = studio
@@ -225,7 +244,8 @@ def test_gallery_reads_only_pngs_inside_outputs(tmp_path):
     meta = {"prompts": ["雪山之夜"], "prompt": "雪山之夜", "models": ["brivl-demo", "clip-demo"],
             "model_prompts": {"clip-demo": ["snowy mountains at night"]}, "canvas": "plain", "steps": 42,
             "size": 64, "seed": 99, "lr": 0.05, "cutn": 8, "cut_pow": 1.5, "augmentations": ["flip"],
-            "tv_weight": 0.1, "negative": "text", "preview_every": 7, "image_index": 0}
+            "tv_weight": 0.1, "negative": "text", "preview_every": 7, "image_index": 0, "pad": 12, "jitter": 8,
+            "rotate": 99.0}
     save_png(Image.new("RGB", (8, 8)), tmp_path / "out" / "a.png", meta)
     (tmp_path / "secret.png").write_bytes((tmp_path / "out" / "a.png").read_bytes())
     (tmp_path / "out" / "link.png").symlink_to(tmp_path / "secret.png")
@@ -234,7 +254,9 @@ def test_gallery_reads_only_pngs_inside_outputs(tmp_path):
     assert values == {"prompt": "雪山之夜", "second_prompt": "snowy mountains at night", "negative": "text",
                       "model": "both", "canvas": "plain", "steps": 42, "size": 64, "seed": 99, "lock_seed": True,
                       "lr": 0.05, "cutn": 8, "cut_pow": 1.5, "augmentations": ["flip"], "tv_weight": 0.1,
-                      "preview_every": 7}
+                      "preview_every": 7, "pad": 12, "jitter": 8, "rotate": 45.0,  # moved inside the field's range
+                      # absent from an older image: empty, i.e. the canvas's default
+                      "scale_min": None, "scale_max": None, "mean_weight": None, "grey_weight": None, "blur": None}
     for name in ("../secret.png", str(tmp_path / "secret.png"), "..", "link.png", "/etc/passwd", "sequences"):
         with pytest.raises(Exception, match="not an image in the outputs folder"):
             handlers.load_settings(name)
@@ -261,7 +283,7 @@ def test_models_report_says_what_is_missing(tiny_checkpoints):
 
 
 def test_contact_sheet_writes_the_lines(tmp_path):
-    from studio import media
+    from imagination import media
 
     images = [Image.new("RGB", (32, 32), c) for c in ("red", "green")]
     sheet = media.contact_sheet(images, ["白日依山尽", "snowy mountains"], cell=64)

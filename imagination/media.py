@@ -1,4 +1,5 @@
-"""Sequences as files: an animated GIF, an MP4 (where imageio-ffmpeg works) and a contact sheet.
+"""Sequences as files: an animated GIF, an MP4 (where imageio-ffmpeg works) and a contact sheet,
+for a poem's images and for a run's preview frames ("watch it form", `Film`).
 
 The contact sheet writes each line under its image, so Chinese lines need a CJK font. The font is
 looked for in the pip package `noto-cjk-sans-otc`, then through fontconfig, then at the usual
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from imagination.errors import UserError
 
 FONT_PATHS = [
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -135,16 +138,23 @@ def save_gif(images: list[Image.Image], path: Path, seconds: float = 1.2, side: 
     return path
 
 
-def save_mp4(images: list[Image.Image], path: Path, seconds: float = 1.2, fade: float = 0.5,
-             fps: int = 12, side: int = 256) -> Path | None:
-    """Each image held `seconds`, cross-fading into the next; None when ffmpeg is not available."""
+def ffmpeg_works() -> bool:
     try:
-        import imageio.v2 as imageio
         import imageio_ffmpeg
 
         imageio_ffmpeg.get_ffmpeg_exe()
+        return True
     except (ImportError, RuntimeError):
+        return False
+
+
+def save_mp4(images: list[Image.Image], path: Path, seconds: float = 1.2, fade: float = 0.5,
+             fps: int = 12, side: int = 256) -> Path | None:
+    """Each image held `seconds`, cross-fading into the next; None when ffmpeg is not available."""
+    if not ffmpeg_works():
         return None
+    import imageio.v2 as imageio
+
     side = max(side, images[0].width) // 16 * 16
     frames = [np.asarray(f, dtype=np.float32) for f in _frames(images, side)]
     hold, blend = max(1, int(seconds * fps)), int(fade * fps)
@@ -161,4 +171,77 @@ def save_mp4(images: list[Image.Image], path: Path, seconds: float = 1.2, fade: 
     except (OSError, RuntimeError):
         Path(path).unlink(missing_ok=True)
         return None
+    return path
+
+
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+def film_suffix() -> str:
+    """The best film format this machine can write."""
+    return ".mp4" if ffmpeg_works() else ".gif"
+
+
+class Film:
+    """The preview frames of a run, kept as it goes, written at the end as an MP4 or a GIF.
+
+    Each frame shows every image of the batch side by side (a poem's lines form one strip). Feed it
+    every `Progress` event; it keeps the ones that carry images (preview steps and the end). Past
+    `max_frames` it keeps every other frame, so memory stays bounded however long the run.
+    """
+
+    def __init__(self, max_frames: int = 240):
+        self.frames: list[tuple[int, Image.Image]] = []
+        self.max_frames = max_frames
+
+    def add(self, event) -> None:
+        if event.images is None:
+            return
+        from torchvision.utils import make_grid
+
+        from imagination.io import to_pil
+
+        grid = make_grid(event.images, nrow=len(event.images), padding=2, pad_value=1.0)
+        if self.frames and self.frames[-1][0] == event.step:  # the final event repeats the last step
+            self.frames.pop()
+        self.frames.append((event.step, to_pil(grid)))
+        if len(self.frames) > self.max_frames:  # thin out, always keeping the newest frame
+            self.frames = self.frames[:-1:2] + self.frames[-1:]
+
+    def save(self, path: str | Path, seconds: float = 6.0, hold: float = 1.5) -> Path:
+        """Write the frames over about `seconds`, the last one held `hold` s longer; MP4 or GIF by suffix."""
+        path = Path(path)
+        if not self.frames:
+            raise UserError("no frames were recorded: the run ended before its first step")
+        zoom = max(1, 256 // self.frames[0][1].height)  # a 128 px image is shown at 256 px
+        images = [image.resize((image.width * zoom, image.height * zoom), Image.Resampling.LANCZOS)
+                  for _, image in self.frames]
+        fps = max(2, min(30, round(len(images) / seconds)))
+        if path.suffix.lower() == ".gif":
+            import imageio.v2 as imageio
+
+            durations = [1000 / fps] * (len(images) - 1) + [1000 / fps + hold * 1000]
+            imageio.mimsave(path, [np.asarray(image) for image in images], format="GIF", duration=durations, loop=0)
+            return path
+        if not ffmpeg_works():
+            raise UserError(f"cannot write {path.name}: ffmpeg is not available here; ask for a .gif instead")
+        import imageio.v2 as imageio
+
+        width, height = (-(-d // 16) * 16 for d in images[0].size)  # x264 wants multiples of 16
+        frames = [np.asarray(image.resize((width, height), Image.Resampling.LANCZOS)) for image in images]
+        frames += [frames[-1]] * round(hold * fps)
+        with imageio.get_writer(path, format="FFMPEG", fps=fps, codec="libx264", quality=8,
+                                macro_block_size=16, ffmpeg_log_level="error") as writer:
+            for frame in frames:
+                writer.append_data(frame)
+        return path
+
+
+def check_video_path(path: str | Path) -> Path:
+    """A --video path a user gave: its folder must exist and its suffix say which format."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise UserError(f"video {path} must end in .mp4 or .gif")
+    if not (path.parent if str(path.parent) else Path(".")).is_dir():
+        raise UserError(f"video folder {path.parent} does not exist")
     return path
