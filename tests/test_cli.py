@@ -23,6 +23,32 @@ def test_imagine_writes_a_png_with_its_settings(tmp_path, capsys):
     assert str(out) in capsys.readouterr().out
 
 
+def test_transforms_and_priors_are_applied_and_recorded(tmp_path):
+    out = tmp_path / "a.png"
+    assert main(["imagine", "a boat", "--canvas", "pyramid", "--pad", "4", "--jitter", "2", "--scale-min", "0.8",
+                 "--scale-max", "1.2", "--rotate", "5", "--mean-weight", "0.3", "--grey-weight", "1",
+                 "--tv-weight", "0.1", "--blur", "1", "--out", str(out), *FAST]) == 0
+    meta = read_metadata(out)
+    assert meta["canvas"] == "pyramid"
+    assert {k: meta[k] for k in ("pad", "jitter", "scale_min", "scale_max", "rotate", "mean_weight", "grey_weight",
+                                 "tv_weight", "blur")} == dict(pad=4, jitter=2, scale_min=0.8, scale_max=1.2, rotate=5,
+                                                                mean_weight=0.3, grey_weight=1, tv_weight=0.1, blur=1)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".gif"])
+def test_video_holds_the_frames_of_the_run(tmp_path, capsys, suffix):
+    import imageio.v3 as iio
+
+    film = tmp_path / f"forming{suffix}"
+    assert main(["imagine", "two boats", "a lake", "--canvas", "pixels", "--out", str(tmp_path / "a.png"),
+                 "--video", str(film), "--video-every", "1", "--size", "32", "--cutn", "2", "--steps", "6"]) == 0
+    frames = iio.imread(film, index=None)
+    assert frames.shape[0] >= 6  # a frame per step (a GIF may merge identical ones, a film adds a held end)
+    assert frames.shape[2] > frames.shape[1]  # both images side by side in each frame
+    assert not (frames[0] == frames[-2]).all()  # the picture changes as it forms
+    assert f"{film}" in capsys.readouterr().out
+
+
 def test_several_prompts_give_numbered_files(tmp_path):
     out = tmp_path / "poem.png"
     assert main(["imagine", "白日依山尽", "黄河入海流", "--out", str(out), *FAST]) == 0
@@ -62,6 +88,9 @@ def test_models_reports_ready_and_missing_with_where_to_put_files(capsys):
     (["imagine", "sea", "--init-image", "/no/such.png"], "image not found"),
     (["score", "/no/such.png", "sea"], "image not found"),
     (["score", "notes.txt", "sea"], "not a readable image"),
+    (["imagine", "sea", "--video", "film.avi"], "must end in .mp4 or .gif"),
+    (["imagine", "sea", "--canvas", "pixels", "--rotate", "-5"], "rotate must be a number from 0 to 180"),
+    (["imagine", "sea", "--canvas", "pixels", "--scale-min", "1.2", "--scale-max", "1.1"], "is above scale max"),
 ])
 def test_bad_input_is_one_line_on_stderr_and_exit_2(args, message, capsys, tmp_path):
     monkeypatch_cwd = os.getcwd()

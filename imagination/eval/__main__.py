@@ -105,8 +105,11 @@ def main(argv=None) -> int:
         report["imagination"] = {}
         for canvas in args.canvases.split(","):
             for model in ("clip", "brivl"):
+                began = time.perf_counter()
                 batch = imagine_all(model, canvas, args.steps, args.cutn, args.device)
-                report["imagination"][f"{canvas}/{model}"] = quality(batch, model, judge, reference, args.device)
+                figures = quality(batch, model, judge, reference, args.device)
+                figures["seconds_per_image"] = (time.perf_counter() - began) / len(batch)  # one batched run
+                report["imagination"][f"{canvas}/{model}"] = figures
                 if args.save_images:
                     save_sheet(batch, Path(args.save_images) / f"{canvas}-{model}.png")
                 print(json.dumps({f"{canvas}/{model}": report["imagination"][f"{canvas}/{model}"]}), flush=True)
