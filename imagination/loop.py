@@ -9,6 +9,7 @@ the GPU; whoever reads a `Progress` value pays for that synchronisation, and onl
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -32,10 +33,56 @@ class Progress:
     images: torch.Tensor | None = None  # (B, 3, H, W) on CPU in [0, 1] on preview steps and at the end
     done: bool = False
     stopped: bool = False  # True when the caller stopped the run early
+    plateaued: bool = False  # True when the run ended early because it stopped improving
 
     @property
     def it_per_s(self) -> float:
         return self.step / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The learning rate over a run: a linear warm-up over `warmup` of the steps, then either constant
+    or a cosine decay to `floor` x lr at the last step.
+
+    A large step early moves the canvas out of its random start quickly; a small one late lets the
+    image settle instead of flickering between tokens or textures (see bench/RESULTS.md for what it buys).
+    """
+
+    kind: str = "constant"  # constant | cosine
+    warmup: float = 0.0  # share of the steps
+    floor: float = 0.1
+
+    def factor(self, step: int, steps: int) -> float:
+        """lr multiplier at `step` (1-based) of `steps`."""
+        ramp = self.warmup * steps
+        if step <= ramp:
+            return step / ramp
+        if self.kind == "constant" or steps <= 1:
+            return 1.0
+        progress = (step - max(ramp, 1)) / max(steps - max(ramp, 1), 1)  # 0 after the warm-up, 1 at the end
+        return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
+class Plateau:
+    """Says when a run has stopped improving: the mean loss of the last `window` steps is no lower,
+    by at least `min_gain` (relative), than that of the `window` steps before them.
+
+    Fed one loss per step; random cutouts make single steps noisy, hence the window means.
+    """
+
+    def __init__(self, window: int = 15, min_gain: float = 0.005, min_steps: int = 30):
+        self.window, self.min_gain, self.min_steps = window, min_gain, min_steps
+        self.losses: list[float] = []
+
+    def reached(self, loss: float) -> bool:
+        self.losses.append(loss)
+        n = len(self.losses)
+        if n < max(self.min_steps, 2 * self.window):
+            return False
+        recent = sum(self.losses[-self.window:]) / self.window
+        before = sum(self.losses[-2 * self.window:-self.window]) / self.window
+        return before - recent < self.min_gain * abs(before)
 
 
 def cpu_has_bf16_matrix_units() -> bool:
@@ -67,22 +114,31 @@ def optimise(
     precision: str = "auto",
     blur_sigma: float = 0.0,
     blur_until: float = 0.5,
+    schedule: Schedule = Schedule(),
+    plateau: Plateau | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[Progress]:
     """Run `steps` Adam steps; yield after every step (so a caller can stop within one step).
 
     blur_sigma: the encoders see the images blurred by this many px at the first step, fading
     linearly to none at `blur_until` of the run (the priors and the result are never blurred).
+    plateau: end the run early once it says the loss stopped improving (the final event's
+    `plateaued` is then True); it reads the loss every step, which waits for the device.
     """
     parameters = [p for p in canvas.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(parameters, lr=lr)
     device = parameters[0].device
-    start, step, stopped = time.perf_counter(), 0, False
+    start, step, stopped, plateaued = time.perf_counter(), 0, False, False
     loss, report = torch.zeros(()), {}
     for step in range(1, steps + 1):
         if should_stop is not None and should_stop():
             step, stopped = step - 1, True
             break
+        if plateau is not None and step > 1 and plateau.reached(loss.item()):
+            step, plateaued = step - 1, True
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = lr * schedule.factor(step, steps)
         preview = step == 1 or step % preview_every == 0
         sigma = blur_sigma * max(0.0, 1 - (step - 1) / max(blur_until * steps, 1))
         images, loss, report = _step(canvas, objective, cutouts, optimizer, autocast_for(device, precision), sigma)
@@ -90,7 +146,8 @@ def optimise(
                        images=images.float().cpu() if preview else None)
     with torch.no_grad():
         final = canvas().float().cpu()
-    yield Progress(step, steps, loss, report, time.perf_counter() - start, images=final, done=True, stopped=stopped)
+    yield Progress(step, steps, loss, report, time.perf_counter() - start, images=final, done=True, stopped=stopped,
+                   plateaued=plateaued)
 
 
 def _step(canvas, objective, cutouts, optimizer, autocast, sigma) -> tuple[torch.Tensor, torch.Tensor, dict]:

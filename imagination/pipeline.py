@@ -18,7 +18,7 @@ from imagination.augment import AUGMENTATIONS, Cutouts, ImageJitter
 from imagination.canvases.pixels import FourierCanvas, PlainCanvas, PyramidCanvas
 from imagination.errors import UserError
 from imagination.io import load_image
-from imagination.loop import Progress, optimise
+from imagination.loop import Plateau, Progress, Schedule, optimise
 from imagination.models import registry
 from imagination.objectives import ChannelTarget, Objective, Priors, Targets, parse_prompt
 
@@ -32,11 +32,12 @@ _NO_PRIORS = dict(pad=0, jitter=0, scale_min=1.0, scale_max=1.0, rotate=0.0, mea
 _PIXEL_PRIORS = dict(pad=12, jitter=8, scale_min=0.9, scale_max=1.1, rotate=10.0, mean_weight=0.0,
                      grey_weight=0.0, tv_weight=0.0, blur=0.0)
 CANVAS_DEFAULTS = {
-    "vqgan": dict(lr=0.1, **_NO_PRIORS),
-    "pixels": dict(lr=0.05, **_PIXEL_PRIORS),
-    "pyramid": dict(lr=0.05, **_PIXEL_PRIORS),
-    "plain": dict(lr=0.05, **_PIXEL_PRIORS),
+    "vqgan": dict(lr=0.1, schedule="constant", warmup=0.0, **_NO_PRIORS),
+    "pixels": dict(lr=0.05, schedule="constant", warmup=0.0, **_PIXEL_PRIORS),
+    "pyramid": dict(lr=0.05, schedule="constant", warmup=0.0, **_PIXEL_PRIORS),
+    "plain": dict(lr=0.05, schedule="constant", warmup=0.0, **_PIXEL_PRIORS),
 }
+SCHEDULES = ("constant", "cosine")
 DEFAULT_LR = {canvas: defaults["lr"] for canvas, defaults in CANVAS_DEFAULTS.items()}
 MAX_BATCH = 64
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -70,6 +71,9 @@ class ImagineSettings:
     size: int = 128
     seed: int = 0
     lr: float | None = None  # None: the canvas's default
+    schedule: str | None = None  # constant | cosine (decay to 0.1 x lr); None: the canvas's default
+    warmup: float | None = None  # share of the steps the lr ramps up over
+    until_plateau: bool = False  # end early once the loss stops improving (the step is in the metadata)
     cutn: int = 32
     cut_pow: float = 1.0
     augmentations: tuple[str, ...] = AUGMENTATIONS
@@ -115,6 +119,10 @@ class ImagineSettings:
             value = filled[name]
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
                 raise UserError(f"{name.replace('_', ' ')} must be a number from {low} to {high}, got {value}")
+        if filled["schedule"] not in SCHEDULES:
+            raise UserError(f"unknown schedule '{filled['schedule']}': choose one of {', '.join(SCHEDULES)}")
+        if not isinstance(filled["warmup"], (int, float)) or not 0 <= filled["warmup"] < 1:
+            raise UserError(f"warm-up must be a share of the steps from 0 to below 1, got {filled['warmup']}")
         if filled["scale_min"] > filled["scale_max"]:
             raise UserError(f"scale min ({filled['scale_min']}) is above scale max ({filled['scale_max']})")
         if not 0.1 <= self.cut_pow <= 10:
@@ -218,6 +226,8 @@ class Run:
         try:
             for event in optimise(self.canvas, self.objective, self.cutouts, steps=s.steps, lr=s.lr,
                                   preview_every=s.preview_every, precision=s.precision, blur_sigma=s.blur,
+                                  schedule=Schedule(s.schedule, s.warmup),
+                                  plateau=Plateau() if s.until_plateau else None,
                                   should_stop=lambda: self._stop):
                 if event.done:
                     self.result = self._finish(event)
@@ -234,7 +244,8 @@ class Run:
                 similarity[t.encoder.name] = [dict(zip(t.labels, row)) for row in scores.tolist()]
         tokens = self.canvas.tokens().tolist() if hasattr(self.canvas, "tokens") else None
         record = self.describe()
-        record.update(steps_done=event.step, stopped=event.stopped, seconds=round(event.elapsed, 2))
+        record.update(steps_done=event.step, stopped=event.stopped, plateaued=event.plateaued,
+                      seconds=round(event.elapsed, 2))
         metadata = []
         for b in range(images.shape[0]):
             item = dict(record, image_index=b)

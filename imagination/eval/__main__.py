@@ -59,10 +59,11 @@ def reconstruction_psnr(images, device) -> float:
     return torch.cat(values).mean().item()
 
 
-def imagine_all(model: str, canvas: str, steps: int, cutn: int, device: str, **overrides) -> torch.Tensor:
+def imagine_all(model: str, canvas: str, steps: int, cutn: int, device: str, seed: int = 0,
+                **overrides) -> torch.Tensor:
     """The 20 prompts imagined in one batched run (the canvas's defaults otherwise)."""
     run = Run(ImagineSettings(prompts=prompts(LANGUAGE[model]), models=[model], canvas=canvas, steps=steps,
-                              cutn=cutn, seed=0, share_init=False, device=device, **overrides))
+                              cutn=cutn, seed=seed, share_init=False, device=device, **overrides))
     for _ in run:
         pass
     return run.result.images
