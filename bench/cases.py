@@ -3,8 +3,8 @@ and returns a CaseResult with speeds, memory, ratios against their targets and P
 
 Case names (select with --only: a name, a prefix or a glob; see bench/RESULTS.md for the method):
   loop-{canvas}-{size}     our loop vs the classic notebook loop (bench/reference.py), CLIP ViT-B/32,
-                           canvas vqgan (f16, 1024 codes) or pixels (Fourier); plus our loop with the
-                           levers that measured faster on the device kind (bench/levers.py)
+                           canvas vqgan (f16, 1024 codes) or pixels (Fourier): our default vs the
+                           notebooks' fp32, and both loops in bf16, and both in fp32
   poem                     8 lines as one batch vs 8 separate runs (demo models if present)
   brivl-pool               RoI pooling alone: batched vs the official per-image loop
   brivl-tower              BriVL image tower (EfficientNet-B5, 456 px) forward+backward, both poolings
@@ -177,11 +177,11 @@ def ours_images(state) -> torch.Tensor:
     return render(state.canvas)
 
 
-def reference_state(encoder, canvas, text: str, *, cutn: int, lr: float, vqgan=None):
+def reference_state(encoder, canvas, text: str, *, cutn: int, lr: float, vqgan=None, precision: str = "fp32"):
     """The classic loop on one image, started from `canvas`'s own starting point."""
     embed = encoder.encode_text([text])
     return ReferenceRun(encoder, embed, z=_param(canvas), vqgan=vqgan, canvas=None if vqgan else canvas,
-                        cutn=cutn, lr=lr)
+                        cutn=cutn, lr=lr, precision=precision)
 
 
 MIN_STEPS_TO_JUDGE = 10
@@ -222,49 +222,34 @@ def loop_case(canvas_kind: str, size: int) -> Callable[[Config], CaseResult]:
         result = CaseResult(f"loop-{canvas_kind}-{size}", "", settings=dict(
             encoder=encoder.name, vqgan=vqgan.name if vqgan else None, size=size_, cutn=cfg.cutn, lr=lr,
             reps=cfg.reps, steps=cfg.steps, warmup=cfg.warmup))
-        # The levers that measured faster on each device kind (see the lever-* cases; measured on a
-        # 2-core AMX Xeon and an H100): on CPU bf16 autocast for the whole step (nearest-code distances
-        # stay fp32 in the library) + an NHWC decoder + fused SiLU; on CUDA, where these small steps
-        # are launch-bound, bf16 autocast and NHWC measured slower, so fp32 + fused SiLU.
-        fast_precision = "fp32" if cfg.cuda else "bf16"
-        fast_vqgan = levers.channels_last_copy(vqgan) if vqgan is not None and not cfg.cuda else vqgan
-        new = lambda v=vqgan: make_canvas(canvas_kind, 1, size_, vqgan=v, device=device)  # noqa: E731
+        new = lambda: make_canvas(canvas_kind, 1, size_, vqgan=vqgan, device=device)  # noqa: E731
 
-        def tuned_step(state):
-            with levers.decoder_activation(F.silu):
-                ours_step(state)
+        def reference(precision):
+            return Variant(f"reference-{precision}", lambda: reference_state(
+                encoder, new(), PROMPT, cutn=cfg.cutn, lr=lr, vqgan=vqgan, precision=precision),
+                ReferenceRun.step, similarity=lambda s: scorer(s.image()))
 
-        variants = [
-            Variant("reference", lambda: reference_state(encoder, new(), PROMPT, cutn=cfg.cutn, lr=lr, vqgan=vqgan),
-                    ReferenceRun.step, similarity=lambda s: scorer(s.image())),
-            Variant("ours", lambda: ours_state(encoder, new(), [PROMPT], cutn=cfg.cutn, lr=lr),
-                    ours_step, similarity=lambda s: scorer(ours_images(s))),
-        ]
-        if cfg.cuda:
-            variants.append(Variant("ours-fp32", lambda: ours_state(encoder, new(), [PROMPT], cutn=cfg.cutn, lr=lr,
-                                                                    precision="fp32"),
-                                    ours_step, similarity=lambda s: scorer(ours_images(s))))
-        variants.append(Variant("ours+levers", lambda: ours_state(encoder, new(fast_vqgan), [PROMPT], cutn=cfg.cutn,
-                                                                   lr=lr, precision=fast_precision),
-                                tuned_step, similarity=lambda s: scorer(ours_images(s))))
+        def ours(name, precision):
+            return Variant(name, lambda: ours_state(encoder, new(), [PROMPT], cutn=cfg.cutn, lr=lr, precision=precision),
+                           ours_step, similarity=lambda s: scorer(ours_images(s)))
+
+        # Three ratios, measured side by side: what a user switching tools gets (our default against the
+        # notebooks' fp32), and the implementations at equal precision (both bf16; both fp32).
+        variants = [reference("fp32"), reference("bf16"), ours("ours", "auto"), ours("ours-fp32", "fp32"),
+                    ours("ours-bf16", "bf16")]
         scorer = Scorer(encoder, [PROMPT])
         start = scorer(render(new()))
-        target = 1.5 if canvas_kind == "vqgan" and not cfg.cuda else None
         result.variants, result.ratios = measure(
             variants, device=device, reps=cfg.reps, steps=cfg.steps, warmup=cfg.warmup, log=cfg.log,
-            ratios=[("ours", "reference", target), ("ours+levers", "reference", target),
-                    ("ours+levers", "ours", None)] + ([("ours", "ours-fp32", None)] if cfg.cuda else []))
+            ratios=[("ours", "reference-fp32", None), ("ours-bf16", "reference-bf16", None),
+                    ("ours-fp32", "reference-fp32", None)])
         done = cfg.warmup + cfg.reps * cfg.steps
-        _similarity_check(result, start, "ours", "reference", f"similarity after {done} steps, ours vs reference", done)
-        _similarity_check(result, start, "ours+levers", "reference",
-                          f"similarity after {done} steps, ours+levers vs reference", done)
-        levers_text = f"precision={fast_precision!r}"
-        if vqgan is not None:
-            levers_text += " + fused SiLU in the VQGAN decoder" + ("" if cfg.cuda else " + channels_last VQGAN")
-        result.notes.append(f"ours+levers = {levers_text} (bench/levers.py)")
-        if cfg.cuda:
-            result.notes.append("ours runs the library default on CUDA: bf16 autocast for the whole step; "
-                                "the reference runs fp32 as the notebooks do")
+        for mine, theirs in (("ours", "reference-fp32"), ("ours-bf16", "reference-bf16"),
+                             ("ours-fp32", "reference-fp32")):
+            _similarity_check(result, start, mine, theirs, f"similarity after {done} steps, {mine} vs {theirs}", done)
+        default = "fp32" if isinstance(autocast_for(device, "auto"), contextlib.nullcontext) else "bf16 autocast"
+        result.notes.append(f"ours = the library default here ({default}); the notebooks run fp32, so "
+                            "ours / reference-fp32 includes the precision lever and the equal-precision rows do not")
         return result
 
     return run

@@ -13,6 +13,10 @@ This follows the structure of Katherine Crowson's notebook and nerdyrodent/VQGAN
 
 One image per run: a poem is 8 runs. Text embeddings are computed once, like ours.
 
+`precision="bf16"` runs the decoder, the cutouts and the encoder under bf16 autocast, as ours can,
+with the nearest-code search kept in fp32 (as ours keeps it): so a ratio between the two loops can
+compare like with like. The notebooks themselves run fp32 (the default here).
+
 Differences from the notebooks, chosen so that only the implementation differs from ours:
 - the cutout sides are drawn from [min_fraction * side, side] like `imagination.augment.Cutouts`.
   The notebook uses min = min(side, cut_size), which degenerates to "every cutout is the whole
@@ -21,6 +25,8 @@ Differences from the notebooks, chosen so that only the implementation differs f
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import kornia.augmentation as K
 import torch
@@ -61,10 +67,12 @@ clamp_with_grad = ClampWithGrad.apply
 
 
 def vector_quantize(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-    """(..., C) latents -> nearest codes, straight-through."""
-    d = x.pow(2).sum(dim=-1, keepdim=True) + codebook.pow(2).sum(dim=1) - 2 * x @ codebook.T
-    indices = d.argmin(-1)
-    x_q = F.one_hot(indices, codebook.shape[0]).to(d.dtype) @ codebook
+    """(..., C) latents -> nearest codes, straight-through; always fp32, even under autocast."""
+    with torch.autocast(x.device.type, enabled=False):
+        x, codebook = x.float(), codebook.float()
+        d = x.pow(2).sum(dim=-1, keepdim=True) + codebook.pow(2).sum(dim=1) - 2 * x @ codebook.T
+        indices = d.argmin(-1)
+        x_q = F.one_hot(indices, codebook.shape[0]).to(d.dtype) @ codebook
     return replace_grad(x_q, x)
 
 
@@ -126,8 +134,11 @@ class ReferenceRun:
     """
 
     def __init__(self, encoder, text_embeddings: torch.Tensor, *, z: torch.Tensor, vqgan=None, canvas=None,
-                 cutn: int = 32, cut_pow: float = 1.0, lr: float = 0.1, recompute_text=None):
+                 cutn: int = 32, cut_pow: float = 1.0, lr: float = 0.1, recompute_text=None,
+                 precision: str = "fp32"):
         self.encoder, self.vqgan, self.canvas = encoder, vqgan, canvas
+        self.autocast = (lambda: torch.autocast(z.device.type, dtype=torch.bfloat16)) if precision == "bf16" \
+            else contextlib.nullcontext
         self.make_cutouts = MakeCutouts(encoder.input_size, cutn, cut_pow)
         self.mean = torch.tensor(encoder.mean, device=z.device).view(1, 3, 1, 1)
         self.std = torch.tensor(encoder.std, device=z.device).view(1, 3, 1, 1)
@@ -151,7 +162,7 @@ class ReferenceRun:
     def ascend_txt(self) -> list[torch.Tensor]:
         out = self.synth(self.z)
         cutouts = self.make_cutouts(out)
-        iii = self.encoder._embed_image((cutouts - self.mean) / self.std).float()
+        iii = self.encoder._embed_image((cutouts - self.mean) / self.std).float()  # the loss in fp32
         prompts = self.prompts
         if self.recompute_text is not None:
             prompts = [Prompt(e[None]) for e in self.recompute_text()]
@@ -159,7 +170,8 @@ class ReferenceRun:
 
     def step(self) -> torch.Tensor:
         self.opt.zero_grad(set_to_none=True)
-        loss = sum(self.ascend_txt())
+        with self.autocast():
+            loss = sum(self.ascend_txt())
         loss.backward()
         self.opt.step()
         if self.vqgan is not None:
