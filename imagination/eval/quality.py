@@ -33,12 +33,17 @@ def judge_hit_rate(judge: SceneJudge, images: torch.Tensor) -> float:
     return float(np.mean(hits))
 
 
-@torch.no_grad()
 def recognition(images: torch.Tensor, model: str, device: str) -> float:
     """Share of images whose own prompt `model` ranks first among the 20 (in its language)."""
+    return recognition_of(images, list(range(len(images))), model, device)
+
+
+@torch.no_grad()
+def recognition_of(images: torch.Tensor, indices: list[int], model: str, device: str) -> float:
+    """The same for images made from the prompts `indices` (each still ranked among all 20)."""
     encoder = registry.load(model, device)
-    scores = encoder.encode_image(images.to(device)) @ encoder.encode_text(prompts(LANGUAGE[model])).T  # (20, 20)
-    return (scores.argmax(1) == torch.arange(len(scores), device=scores.device)).float().mean().item()
+    scores = encoder.encode_image(images.to(device)) @ encoder.encode_text(prompts(LANGUAGE[model])).T  # (N, 20)
+    return (scores.argmax(1).cpu() == torch.tensor(indices)).float().mean().item()
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
