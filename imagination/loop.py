@@ -64,6 +64,19 @@ class Schedule:
         return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
+@dataclass(frozen=True)
+class CutoutRamp:
+    """Fewer cutouts early: `start` at the first step, rising linearly to the full count at `until`
+    of the run. The first steps only need the rough direction; cheap steps get there sooner."""
+
+    start: int
+    until: float = 0.5
+
+    def count(self, step: int, steps: int, full: int) -> int:
+        progress = min(1.0, (step - 1) / max(self.until * steps, 1))
+        return max(1, round(self.start + (full - self.start) * progress))
+
+
 class Plateau:
     """Says when a run has stopped improving: the mean loss of the last `window` steps is no lower,
     by at least `min_gain` (relative), than that of the `window` steps before them.
@@ -115,6 +128,7 @@ def optimise(
     blur_sigma: float = 0.0,
     blur_until: float = 0.5,
     schedule: Schedule = Schedule(),
+    cutout_ramp: CutoutRamp | None = None,
     plateau: Plateau | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[Progress]:
@@ -127,6 +141,7 @@ def optimise(
     """
     parameters = [p for p in canvas.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(parameters, lr=lr)
+    full_cutn = cutouts.cutn
     device = parameters[0].device
     start, step, stopped, plateaued = time.perf_counter(), 0, False, False
     loss, report = torch.zeros(()), {}
@@ -139,6 +154,8 @@ def optimise(
             break
         for group in optimizer.param_groups:
             group["lr"] = lr * schedule.factor(step, steps)
+        if cutout_ramp is not None:
+            cutouts.cutn = cutout_ramp.count(step, steps, full_cutn)
         preview = step == 1 or step % preview_every == 0
         sigma = blur_sigma * max(0.0, 1 - (step - 1) / max(blur_until * steps, 1))
         images, loss, report = _step(canvas, objective, cutouts, optimizer, autocast_for(device, precision), sigma)

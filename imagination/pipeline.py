@@ -18,7 +18,7 @@ from imagination.augment import AUGMENTATIONS, Cutouts, ImageJitter
 from imagination.canvases.pixels import FourierCanvas, PlainCanvas, PyramidCanvas
 from imagination.errors import UserError
 from imagination.io import load_image
-from imagination.loop import Plateau, Progress, Schedule, optimise
+from imagination.loop import CutoutRamp, Plateau, Progress, Schedule, optimise
 from imagination.models import registry
 from imagination.objectives import ChannelTarget, Objective, Priors, Targets, parse_prompt
 
@@ -29,15 +29,30 @@ PIXEL_CANVASES = {"pixels": FourierCanvas, "pyramid": PyramidCanvas, "plain": Pl
 # own; the pixel canvases need the feature-visualisation toolkit instead (see README, "Pixel canvases").
 _NO_PRIORS = dict(pad=0, jitter=0, scale_min=1.0, scale_max=1.0, rotate=0.0, mean_weight=0.0, grey_weight=0.0,
                   tv_weight=0.0, blur=0.0)
-_PIXEL_PRIORS = dict(pad=12, jitter=8, scale_min=0.9, scale_max=1.1, rotate=10.0, mean_weight=0.0,
+_PIXEL_PRIORS = dict(pad=12, jitter=8, scale_min=0.7, scale_max=1.1, rotate=20.0, mean_weight=0.0,
                      grey_weight=0.0, tv_weight=0.0, blur=0.0)
 CANVAS_DEFAULTS = {
     "vqgan": dict(lr=0.1, schedule="constant", warmup=0.0, **_NO_PRIORS),
     "pixels": dict(lr=0.05, schedule="constant", warmup=0.0, **_PIXEL_PRIORS),
-    "pyramid": dict(lr=0.05, schedule="constant", warmup=0.0, **_PIXEL_PRIORS),
-    "plain": dict(lr=0.05, schedule="constant", warmup=0.0, **_PIXEL_PRIORS),
+    "pyramid": dict(lr=0.2, schedule="constant", warmup=0.0, **_PIXEL_PRIORS),
+    "plain": dict(lr=0.1, schedule="constant", warmup=0.0, **{**_PIXEL_PRIORS, "tv_weight": 5.0}),
 }
 SCHEDULES = ("constant", "cosine")
+
+
+def describe_defaults(canvas: str) -> str:
+    """A canvas's defaults in words, e.g. 'lr 0.05 · pad 12 px · jitter 8 px · scale 0.9-1.1 · rotate 10°'."""
+    d = CANVAS_DEFAULTS[canvas]
+    parts = [f"lr {d['lr']:g}" + (f" ({d['schedule']})" if d["schedule"] != "constant" else "")]
+    if d["pad"] or d["jitter"]:
+        parts.append(f"pad {d['pad']} px · jitter {d['jitter']} px")
+    if (d["scale_min"], d["scale_max"]) != (1, 1):
+        parts.append(f"scale {d['scale_min']:g}–{d['scale_max']:g}")
+    if d["rotate"]:
+        parts.append(f"rotate ±{d['rotate']:g}°")
+    names = {"mean_weight": "whole-picture", "grey_weight": "grey pull", "tv_weight": "TV", "blur": "blur"}
+    parts += [f"{label} {d[key]:g}" for key, label in names.items() if d[key]]
+    return " · ".join(parts) if len(parts) > 1 else parts[0] + " · no transforms or priors"
 DEFAULT_LR = {canvas: defaults["lr"] for canvas, defaults in CANVAS_DEFAULTS.items()}
 MAX_BATCH = 64
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -74,6 +89,7 @@ class ImagineSettings:
     schedule: str | None = None  # constant | cosine (decay to 0.1 x lr); None: the canvas's default
     warmup: float | None = None  # share of the steps the lr ramps up over
     until_plateau: bool = False  # end early once the loss stops improving (the step is in the metadata)
+    cutn_start: int | None = None  # cutouts at the first step, rising to cutn by mid-run (None: cutn throughout)
     cutn: int = 32
     cut_pow: float = 1.0
     augmentations: tuple[str, ...] = AUGMENTATIONS
@@ -119,6 +135,8 @@ class ImagineSettings:
             value = filled[name]
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
                 raise UserError(f"{name.replace('_', ' ')} must be a number from {low} to {high}, got {value}")
+        if self.cutn_start is not None and (not isinstance(self.cutn_start, int) or not 1 <= self.cutn_start <= self.cutn):
+            raise UserError(f"cutn start must be a whole number from 1 to cutn ({self.cutn}), got {self.cutn_start}")
         if filled["schedule"] not in SCHEDULES:
             raise UserError(f"unknown schedule '{filled['schedule']}': choose one of {', '.join(SCHEDULES)}")
         if not isinstance(filled["warmup"], (int, float)) or not 0 <= filled["warmup"] < 1:
@@ -227,6 +245,7 @@ class Run:
             for event in optimise(self.canvas, self.objective, self.cutouts, steps=s.steps, lr=s.lr,
                                   preview_every=s.preview_every, precision=s.precision, blur_sigma=s.blur,
                                   schedule=Schedule(s.schedule, s.warmup),
+                                  cutout_ramp=CutoutRamp(s.cutn_start) if s.cutn_start else None,
                                   plateau=Plateau() if s.until_plateau else None,
                                   should_stop=lambda: self._stop):
                 if event.done:

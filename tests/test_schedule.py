@@ -45,3 +45,13 @@ def test_plateau_stops_on_a_flat_noisy_curve_and_not_on_a_falling_one():
 def test_plateau_waits_for_its_minimum_steps():
     assert _feed(Plateau(window=5, min_steps=40), [1.0] * 39) is None
     assert _feed(Plateau(window=5, min_steps=40), [1.0] * 45) == 40
+
+
+def test_cutout_ramp_rises_from_its_start_to_the_full_count_by_mid_run():
+    from imagination.loop import CutoutRamp
+
+    ramp = CutoutRamp(start=8, until=0.5)
+    counts = [ramp.count(s, 100, 32) for s in range(1, 101)]
+    assert counts[0] == 8 and counts[50] == 32 and counts[-1] == 32
+    assert counts[25] == 20  # half-way up at a quarter of the run
+    assert all(a <= b for a, b in zip(counts, counts[1:]))
