@@ -18,7 +18,7 @@ def _run(**overrides):
     return run, events
 
 
-@pytest.mark.parametrize("canvas, margin", [("pixels", 0.15), ("plain", 0.15), ("vqgan", 0.05)])
+@pytest.mark.parametrize("canvas, margin", [("pixels", 0.15), ("pyramid", 0.15), ("plain", 0.15), ("vqgan", 0.05)])
 def test_a_short_run_raises_the_target_similarity(canvas, margin):
     # Tiny random CLIP: the rise is large on pixels, smaller through a 16-code random VQGAN.
     # test_demo_models.py checks the same on the trained demo models, BriVL included.
@@ -26,6 +26,20 @@ def test_a_short_run_raises_the_target_similarity(canvas, margin):
     before = score(events[0].images, ["snowy mountains"], "clip")[0][0]  # the noise the run started from
     after = run.result.similarity["clip-demo"][0]["snowy mountains"]
     assert after > before + margin, (before, after)
+
+
+@pytest.mark.parametrize("canvas", ["pixels", "pyramid", "plain"])
+def test_pixel_canvases_move_the_whole_image_before_the_cutouts_by_default(canvas, monkeypatch):
+    from imagination.augment import ImageJitter
+
+    run = Run(ImagineSettings(prompts=["snowy mountains"], models=["clip"], canvas=canvas, steps=2, **FAST))
+    assert run.cutouts.jitter.active and run.cutouts.jitter.pad > 0  # the feature-visualisation transforms
+    mapped, original = [], ImageJitter.to_image
+    monkeypatch.setattr(ImageJitter, "to_image", lambda self, *args: mapped.append(1) or original(self, *args))
+    list(run)
+    assert len(mapped) == 2  # applied at every step
+    vqgan = Run(ImagineSettings(prompts=["snowy mountains"], models=["clip"], canvas="vqgan", steps=1, **FAST))
+    assert not vqgan.cutouts.jitter.active  # the VQGAN's decoder is its own prior
 
 
 def test_same_seed_gives_the_identical_image_and_another_seed_does_not():
