@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio import tabs
+from studio import forms, tabs
 from studio.handlers import Handlers
 from studio.outputs import Outputs
 
@@ -54,6 +54,7 @@ def build_app(outputs: str | Path = "outputs", device: str = "auto", concurrency
             tabs.models_tab(wiring)
         refresh = dict(fn=handlers.gallery, inputs=None, outputs=list(gallery), api_visibility="private")
         demo.load(**refresh)
+        demo.load(tabs.prior_values, fields["canvas"], [fields[name] for name in forms.PRIORS], api_visibility="private")
         for event in events:  # every run and every stop may have added images
             event.then(**refresh)
     return demo

@@ -78,7 +78,8 @@ def _slider(name: str, label: str, info: str | None = None, step: float = 1, ele
 
 def run_controls(prefix: str) -> dict:
     """Canvas, steps, size and seed fields, the same on every tab."""
-    info = "VQGAN: natural textures · Fourier pixels: smooth · plain: the paper's noise image"
+    info = ("VQGAN: natural textures · Fourier and multi-resolution pixels: feature visualisation · plain: the "
+            "paper's noise image")
     controls = {"canvas": gr.Radio(forms.CANVAS_CHOICES, value="vqgan", label="Canvas", info=info,
                                    elem_id=f"{prefix}canvas")}
     with gr.Row():
@@ -160,6 +161,8 @@ def imagine_tab(w: Wiring) -> tuple[dict, list]:
                                elem_id="film")
                 plot = _plot("plot")
     model.change(lambda m: gr.update(visible=m == "both"), model, second, **w.private)
+    # Picking a canvas fills in its defaults (`input`: a gallery load sets the canvas without resetting them).
+    controls["canvas"].input(prior_values, controls["canvas"], [priors[name] for name in forms.PRIORS], **w.private)
     inputs = [prompt, second, negative, model, *_ordered(controls), lr, cutn, cut_pow, augmentations,
               priors["tv_weight"], init_image, image_prompts, preview_every,
               *(priors[name] for name in forms.PRIORS if name != "tv_weight")]
@@ -171,12 +174,21 @@ def imagine_tab(w: Wiring) -> tuple[dict, list]:
     return fields, [run_event, stop_event]
 
 
+def prior_values(canvas: str) -> list:
+    """A canvas's defaults for the transform/prior fields, in `forms.PRIORS` order."""
+    from imagination.pipeline import CANVAS_DEFAULTS
+
+    return [CANVAS_DEFAULTS[canvas][name] for name in forms.PRIORS]
+
+
 def prior_fields() -> dict:
-    """The transforms and priors, empty by default: each canvas then uses its own measured values."""
+    """The transforms and priors. They start empty, which is what an API call that leaves them out
+    sends (the canvas's defaults); the page fills in the chosen canvas's values when it loads and
+    whenever a canvas is picked (see `build_app`)."""
     from imagination.pipeline import describe_defaults
 
     lines = "\n".join(f"- {label}: {describe_defaults(key)}" for label, key in forms.CANVAS_CHOICES)
-    gr.Markdown(f"**Transforms and priors** — each empty field takes the canvas's measured default:\n{lines}",
+    gr.Markdown(f"**Transforms and priors** — picking a canvas fills in its measured defaults:\n{lines}",
                 elem_id="priors_help")
     fields = {}
     names = list(forms.PRIORS)
@@ -189,3 +201,150 @@ def prior_fields() -> dict:
                                          step=1 if integer else 0.05,
                                          elem_id=f"prior_{name}")
     return fields
+
+
+def poem_tab(w: Wiring) -> list:
+    h = w.handlers
+    with gr.Tab("Poem → sequence", id="poem", elem_id="tab_poem"):
+        with gr.Row():
+            with gr.Column(scale=4, min_width=320):
+                text = gr.Textbox(label="Poem: one line per image", lines=5, elem_id="poem_text", value=POEMS[0][0],
+                                  info="Chinese or English, one line per image")
+                model = gr.Radio(forms.MODEL_CHOICES[:3], value="auto", label="Model", elem_id="poem_model",
+                                 info="auto: BriVL when the poem is Chinese, else CLIP")
+                controls = run_controls("poem_")
+                chain = gr.Checkbox(label="Start each line from the previous line's result", elem_id="poem_chain",
+                                    info="runs line by line (slower); otherwise all lines run together in one "
+                                         "batch from the same start")
+                run, stop = _buttons("poem_", "Imagine the poem")
+                gr.Examples(POEMS, inputs=[text], label="Poems")
+            with gr.Column(scale=6, min_width=340):
+                gallery = gr.Gallery(label="Sequence", columns=4, height="auto", format="png", object_fit="contain",
+                                     elem_id="poem_gallery")
+                status = _status("poem_status")
+                files = gr.File(label="Downloads: GIF, contact sheet, MP4", file_count="multiple",
+                                interactive=False, elem_id="poem_files")
+    run_event = run.click(h.poem, [text, model, *_ordered(controls), chain],
+                          [gallery, status, files, controls["seed"]], api_name="poem", show_progress_on=status,
+                          **w.compute)
+    return [run_event, w.stop_button(stop, run_event, h.after_stop_status, status)]
+
+
+def compare_tab(w: Wiring) -> list:
+    h = w.handlers
+    with gr.Tab("Compare BriVL ⟷ CLIP", id="compare", elem_id="tab_compare"):
+        with gr.Row():
+            zh = gr.Textbox(label="Chinese, for BriVL", value="雪山之夜", elem_id="cmp_zh")
+            en = gr.Textbox(label="English, for CLIP", value="snowy mountains at night", elem_id="cmp_en")
+        with gr.Accordion("Settings (shared by both runs)", open=False):
+            controls = run_controls("cmp_")
+        run, stop = _buttons("cmp_", "Imagine with both")
+        with gr.Row():
+            brivl = _image("BriVL imagines", "cmp_brivl", 360)
+            clip = _image("CLIP imagines", "cmp_clip", 360)
+        status = _status("cmp_status")
+        table = gr.Dataframe(label="Cross scores: each model scores each image (cosine similarity)",
+                             interactive=False, elem_id="cmp_table")
+    run_event = run.click(h.compare, [zh, en, *_ordered(controls)], [brivl, clip, status, table, controls["seed"]],
+                          api_name="compare", show_progress_on=status, **w.compute)
+    return [run_event, w.stop_button(stop, run_event, h.after_stop_status, status)]
+
+
+def family_tab(w: Wiring) -> list:
+    h = w.handlers
+    with gr.Tab("Prompt family", id="family", elem_id="tab_family"):
+        with gr.Row():
+            with gr.Column(scale=4, min_width=320):
+                language = gr.Radio([("中文 · BriVL", "zh"), ("English · CLIP", "en")], value="zh", label="Language",
+                                    elem_id="fam_language")
+                template = gr.Textbox(label="Template (the slot {} takes each filler)", value=FAMILY_DEFAULTS["zh"][0],
+                                      elem_id="fam_template")
+                fillers = gr.Textbox(label="Fillers (one per line, or separated by /)", lines=3,
+                                     value=FAMILY_DEFAULTS["zh"][1], elem_id="fam_fillers")
+                model = gr.Radio(forms.MODEL_CHOICES[:3], value="brivl", label="Model", elem_id="fam_model")
+                controls = run_controls("fam_")
+                run, stop = _buttons("fam_", "Imagine the family")
+            with gr.Column(scale=6, min_width=340):
+                gallery = gr.Gallery(label="One image per filler, same seed", columns=2, height="auto", format="png",
+                                     object_fit="contain", elem_id="fam_gallery")
+                status = _status("fam_status")
+    language.change(lambda lang: FAMILY_DEFAULTS[lang], language, [template, fillers, model], **w.private)
+    run_event = run.click(h.family, [template, fillers, model, *_ordered(controls)],
+                          [gallery, status, controls["seed"]], api_name="family", show_progress_on=status,
+                          **w.compute)
+    return [run_event, w.stop_button(stop, run_event, h.after_stop_status, status)]
+
+
+def neurons_tab(w: Wiring) -> list:
+    h = w.handlers
+    with gr.Tab("Neurons", id="neurons", elem_id="tab_neurons") as tab:
+        with gr.Row():
+            with gr.Column(scale=4, min_width=320):
+                gr.Markdown("Maximise one channel of a layer of the image tower — alone, or under a semantic "
+                            "constraint: activation + weight × similarity to a text.")
+                model = gr.Radio(forms.MODEL_CHOICES[1:3], value="clip", label="Model", elem_id="n_model")
+                with gr.Row():
+                    layer = gr.Dropdown([], label="Layer", elem_id="n_layer", scale=3, allow_custom_value=True)
+                    channel = gr.Slider(0, 4095, value=0, step=1, precision=0, label="Channel", elem_id="n_channel",
+                                        scale=2)
+                note = gr.Markdown(elem_id="n_note")
+                text = gr.Textbox(label="Constraint text (optional)", elem_id="n_text",
+                                  placeholder="leave empty to see the channel alone")
+                weight = _slider("weight", "Constraint weight", "how much the text counts", 0.1, elem_id="n_weight")
+                controls = run_controls("n_")
+                run, stop = _buttons("n_", "Visualise")
+            with gr.Column(scale=6, min_width=340):
+                result = _image("The neuron imagines", "neuron_result")
+                status = _status("n_status")
+                plot = _plot("n_plot")
+    tab.select(h.neuron_layers, model, [layer, channel, note], api_visibility="private")
+    model.change(h.neuron_layers, model, [layer, channel, note], api_visibility="private")
+    layer.change(h.neuron_channels, [model, layer], channel, api_visibility="private")
+    run_event = run.click(h.neuron, [model, layer, channel, text, weight, *_ordered(controls)],
+                          [result, status, plot, controls["seed"]], api_name="neuron", show_progress_on=status,
+                          **w.compute)
+    return [run_event, w.stop_button(stop, run_event, h.after_stop, [result, status])]
+
+
+def gallery_tab(w: Wiring, tabs: gr.Tabs, fields: dict):
+    """-> (gallery, names state): refreshed by the caller after every run."""
+    h = w.handlers
+    with gr.Tab("Gallery", id="gallery", elem_id="tab_gallery") as tab:
+        gr.Markdown("Every finished or stopped image, newest first, with its settings inside the PNG. "
+                    "Click one to load its settings into the Imagine tab.")
+        names = gr.State([])  # the file names shown, in order: clicks are resolved on the server side
+        gallery = gr.Gallery(label="Outputs", columns=6, height="auto", allow_preview=False, object_fit="cover",
+                             elem_id="gallery")
+        with gr.Row():
+            refresh = gr.Button("Refresh", size="sm", elem_id="gallery_refresh")
+            to_imagine = gr.Button("Open in Imagine →", size="sm", variant="primary", elem_id="to_imagine")
+        picked = gr.Markdown(elem_id="gallery_info")
+        with gr.Accordion("Stored settings", open=False):
+            picked_meta = gr.JSON(show_label=False, elem_id="gallery_meta")
+
+    def load_selected(listing, event: gr.SelectData):
+        """One click in the gallery -> its settings in the Imagine fields (only files inside outputs/)."""
+        index = event.index if isinstance(event.index, int) else -1
+        if not 0 <= index < len(listing):
+            raise gr.Error("pick an image from the gallery", print_exception=False)
+        values, meta = h.load_settings(listing[index])
+        updates = [values[name] for name in IMAGINE_FIELDS]
+        updates[1] = gr.update(value=values["second_prompt"], visible=values["model"] == "both")
+        message = f"Loaded **{listing[index]}** into the Imagine tab (seed {values['seed']} locked)."
+        return (*updates, message, meta)
+
+    gallery.select(load_selected, names, [*(fields[name] for name in IMAGINE_FIELDS), picked, picked_meta],
+                   api_visibility="private")
+    to_imagine.click(lambda: gr.Tabs(selected="imagine"), None, tabs, **w.private)
+    for trigger in (refresh.click, tab.select):
+        trigger(h.gallery, None, [gallery, names], api_visibility="private")
+    return gallery, names
+
+
+def models_tab(w: Wiring) -> None:
+    h = w.handlers
+    with gr.Tab("Models", id="models", elem_id="tab_models") as tab:
+        table = gr.Markdown(h.models_table(), elem_id="models_table")
+        refresh = gr.Button("Refresh", size="sm")
+    for trigger in (refresh.click, tab.select):
+        trigger(h.models_table, None, table, api_visibility="private")

@@ -86,6 +86,13 @@ def test_run_shows_live_image_then_final_and_stop_keeps_it(page, studio_url):
     final_src = page.locator("#result img").get_attribute("src")
     assert "snowy-mountains-at-night.png" in final_src  # the saved file, not a preview
     assert page.locator("#seed input").input_value() == "1234"  # locked seed kept
+    from imagination.io import read_metadata
+    from imagination.pipeline import CANVAS_DEFAULTS
+
+    meta = read_metadata(outputs / final_src.split("/")[-1])
+    fourier = CANVAS_DEFAULTS["pixels"]
+    assert [meta[k] for k in ("pad", "jitter", "rotate")] == [fourier[k] for k in ("pad", "jitter", "rotate")]
+    expect(page.locator("#film a").first).to_be_attached(timeout=10_000)  # the film of the run, to download
     shot(page, outputs, "studio-done.png")
 
     set_slider(page, "steps", 1000)
