@@ -97,6 +97,12 @@ def check_images(paths: list[str], what: str) -> list[str]:
     return list(paths)
 
 
+def check_flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise UserError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def check_choice(name: str, value: str, choices: list[tuple[str, str]]) -> str:
     keys = [key for _, key in choices]
     if value not in keys:
@@ -152,7 +158,7 @@ def basics(canvas, steps, size) -> dict:
 
 
 def imagine_settings(prompt, second_prompt, negative, model, canvas, steps, size, seed, *, lr=0, cutn=32,
-                     cut_pow=1.0, augmentations=AUGMENTATIONS, preview_every=5,
+                     cut_pow=1.0, augmentations=AUGMENTATIONS, preview_every=5, until_plateau=False,
                      init_image=None, image_prompts=(), device="auto", **priors) -> ImagineSettings:
     """The Imagine tab's fields -> settings (seed already drawn)."""
     prompt = check_text(prompt)
@@ -162,7 +168,7 @@ def imagine_settings(prompt, second_prompt, negative, model, canvas, steps, size
         negative=check_text(negative, "negative prompt", required=False), seed=seed,
         init_image=check_images([init_image], "start image")[0] if init_image else None,
         image_prompts=check_images(list(image_prompts or []), "image prompt"), device=device,
-        **basics(canvas, steps, size),
+        until_plateau=until_plateau, **basics(canvas, steps, size),
         **advanced(lr, cutn, cut_pow, augmentations, preview_every, **priors),
     )
 

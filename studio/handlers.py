@@ -64,7 +64,7 @@ class Handlers:
     def imagine(self, prompt, second_prompt, negative, model, canvas, steps, size, seed, lock_seed,
                 lr, cutn, cut_pow, augmentations, tv_weight, init_image, image_prompts, preview_every,
                 pad=None, jitter=None, scale_min=None, scale_max=None, rotate=None, mean_weight=None,
-                grey_weight=None, blur=None, request: gr.Request = None):
+                grey_weight=None, blur=None, until_plateau=False, request: gr.Request = None):
         """Stream one run: yields (image, status, similarity plot, seed, film of the run)."""
         with user_errors():
             seed = forms.draw_seed(seed, lock_seed)
@@ -73,7 +73,8 @@ class Handlers:
                 cut_pow=cut_pow, augmentations=augmentations, preview_every=preview_every,
                 init_image=(_paths(init_image) or [None])[0], image_prompts=_paths(image_prompts), device=self.device,
                 pad=pad, jitter=jitter, scale_min=scale_min, scale_max=scale_max, rotate=rotate,
-                mean_weight=mean_weight, grey_weight=grey_weight, tv_weight=tv_weight, blur=blur)
+                mean_weight=mean_weight, grey_weight=grey_weight, tv_weight=tv_weight, blur=blur,
+                until_plateau=forms.check_flag("stop when done", until_plateau))
         with self._watch(request) as watch:
             yield SKIP(), "loading models…", SKIP(), seed, None
             live = watch.add(self._start(settings))

@@ -101,7 +101,9 @@ class Live:
             if not any(m.startswith(model) for m in moved):
                 moved.append(f"{model} {self.first[series]:.3f} → {value:.3f}")
         moved = f" · similarity {', '.join(moved)}" if moved else ""
-        word = f"stopped at step {event.step}/{event.steps}" if event.stopped else f"done · {event.step} steps"
+        word = (f"stopped at step {event.step}/{event.steps}" if event.stopped else
+                f"done · plateaued after {event.step} of {event.steps} steps" if event.plateaued else
+                f"done · {event.step} steps")
         prefix = f"{self.name}: " if self.name else ""
         return f"{prefix}{word} in {event.elapsed:.1f} s ({event.it_per_s:.1f} it/s){moved}"
 

@@ -93,6 +93,11 @@ def run_controls(prefix: str) -> dict:
     return controls
 
 
+def plateau_box(elem_id: str):
+    return gr.Checkbox(value=False, label="Stop when done", elem_id=elem_id,
+                       info="end before the last step once the similarity stops improving")
+
+
 def _ordered(controls: dict) -> list:
     return [controls[k] for k in ("canvas", "steps", "size", "seed", "lock_seed")]
 
@@ -136,6 +141,7 @@ def imagine_tab(w: Wiring) -> tuple[dict, list]:
                 negative = gr.Textbox(label="Negative prompt", lines=1, elem_id="negative", value="",
                                       placeholder="what to stay away from, e.g. text|watermark")
                 controls = run_controls("")
+                until_plateau = plateau_box("plateau")
                 with gr.Accordion("Advanced", open=False, elem_id="advanced"):
                     lr = gr.Number(value=0, label="Learning rate", minimum=0, maximum=1, step=0.01,
                                    info="0 = the canvas's default", elem_id="lr")
@@ -165,7 +171,7 @@ def imagine_tab(w: Wiring) -> tuple[dict, list]:
     controls["canvas"].input(prior_values, controls["canvas"], [priors[name] for name in forms.PRIORS], **w.private)
     inputs = [prompt, second, negative, model, *_ordered(controls), lr, cutn, cut_pow, augmentations,
               priors["tv_weight"], init_image, image_prompts, preview_every,
-              *(priors[name] for name in forms.PRIORS if name != "tv_weight")]
+              *(priors[name] for name in forms.PRIORS if name != "tv_weight"), until_plateau]
     run_event = run.click(h.imagine, inputs, [result, status, plot, controls["seed"], film], api_name="imagine",
                           show_progress_on=status, **w.compute)
     stop_event = w.stop_button(stop, run_event, h.after_stop, [result, status])

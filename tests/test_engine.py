@@ -104,3 +104,12 @@ def test_metadata_records_what_reproduces_the_image():
         assert key in meta, key
     assert meta["models"] == ["clip-demo"] and meta["vqgan"] == "vqgan-demo" and meta["lr"] == 0.1
     assert run.result.tokens is not None and len(run.result.tokens[0]) == 32 // run.canvas.factor
+
+
+def test_until_plateau_ends_a_flat_run_early_and_says_so():
+    # lr so small the image cannot change: the loss is flat from the start
+    run, events = _run(canvas="pixels", steps=400, lr=1e-9, until_plateau=True)
+    assert 30 <= run.result.steps < 200 and events[-1].plateaued and not events[-1].stopped
+    assert run.result.metadata[0]["plateaued"] is True and run.result.metadata[0]["steps_done"] == run.result.steps
+    busy, _ = _run(canvas="pixels", steps=40, until_plateau=False)
+    assert busy.result.steps == 40 and busy.result.metadata[0]["plateaued"] is False

@@ -107,6 +107,13 @@ def test_transforms_and_priors_reach_the_run_and_empty_means_the_canvas_default(
     assert vqgan["pad"] == CANVAS_DEFAULTS["vqgan"]["pad"] and vqgan["jitter"] == CANVAS_DEFAULTS["vqgan"]["jitter"]
 
 
+def test_stop_when_done_ends_a_flat_run_early(studio):
+    client, _, _ = studio
+    image, status, *_ = client.predict(**imagine_args(steps=300, lr=1e-9, until_plateau=True), api_name="/imagine")
+    assert "plateaued after" in status and read_metadata(image)["plateaued"] is True
+    assert read_metadata(image)["steps_done"] < 300
+
+
 def test_unlocked_seed_is_drawn_and_shown(studio):
     client, _, _ = studio
     seeds = {client.predict(**imagine_args(steps=1, lock_seed=False), api_name="/imagine")[3] for _ in range(3)}
