@@ -87,27 +87,35 @@ def main(argv=None) -> int:
     parser.add_argument("--cutn", type=int, default=32, help="cutouts per image per step (the studio default)")
     parser.add_argument("--canvases", default="vqgan,pixels,plain", help=f"comma list from {','.join(CANVASES)}")
     parser.add_argument("--skip-imagination", action="store_true")
+    parser.add_argument("--only-imagination", action="store_true", help="skip retrieval, PSNR and judge accuracy")
+    parser.add_argument("--models", default="clip,brivl", help="whose imaginations to judge")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", default="{}", metavar="JSON",
+                        help='ImagineSettings overrides for every run, e.g. \'{"lr": 0.1, "precision": "bf16"}\'')
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--save-images", help="folder for contact sheets of the imagined images")
     args = parser.parse_args(argv)
     start, report = time.time(), {}
+    overrides = json.loads(args.set)
     scenes, images = held_out_scenes(args.scenes)
-    report["retrieval_top1_consistent"] = {"clip-demo (en)": retrieval("clip", "en", scenes, images, args.device),
-                                           "brivl-demo (zh)": retrieval("brivl", "zh", scenes, images, args.device)}
-    report["vqgan_psnr_db"] = reconstruction_psnr(images, args.device)
     judge = load_judge(registry.checkpoints_root() / "judge", args.device)
-    predictions = judge.predict(images.to(args.device))
-    report["judge_accuracy"] = {g: float(np.mean([p[g] == s.labels()[g] for p, s in zip(predictions, scenes)]))
-                                for g in world.GROUPS}
-    print(json.dumps(report, indent=1, ensure_ascii=False), flush=True)
+    if not args.only_imagination:
+        report["retrieval_top1_consistent"] = {
+            "clip-demo (en)": retrieval("clip", "en", scenes, images, args.device),
+            "brivl-demo (zh)": retrieval("brivl", "zh", scenes, images, args.device)}
+        report["vqgan_psnr_db"] = reconstruction_psnr(images, args.device)
+        predictions = judge.predict(images.to(args.device))
+        report["judge_accuracy"] = {g: float(np.mean([p[g] == s.labels()[g] for p, s in zip(predictions, scenes)]))
+                                    for g in world.GROUPS}
+        print(json.dumps(report, indent=1, ensure_ascii=False), flush=True)
     if not args.skip_imagination:
         reference = judge.embed(images.to(args.device))
         report["realism_floor"] = realism_floor(judge, reference)  # 20 real scenes: the best a batch can do
         report["imagination"] = {}
         for canvas in args.canvases.split(","):
-            for model in ("clip", "brivl"):
+            for model in args.models.split(","):
                 began = time.perf_counter()
-                batch = imagine_all(model, canvas, args.steps, args.cutn, args.device)
+                batch = imagine_all(model, canvas, args.steps, args.cutn, args.device, args.seed, **overrides)
                 figures = quality(batch, model, judge, reference, args.device)
                 figures["seconds_per_image"] = (time.perf_counter() - began) / len(batch)  # one batched run
                 report["imagination"][f"{canvas}/{model}"] = figures
@@ -115,7 +123,8 @@ def main(argv=None) -> int:
                     save_sheet(batch, Path(args.save_images) / f"{canvas}-{model}.png")
                 print(json.dumps({f"{canvas}/{model}": report["imagination"][f"{canvas}/{model}"]}), flush=True)
     report["seconds"] = round(time.time() - start, 1)
-    report["settings"] = {"device": args.device, "steps": args.steps, "cutn": args.cutn, "scenes": args.scenes}
+    report["settings"] = {"device": args.device, "steps": args.steps, "cutn": args.cutn, "scenes": args.scenes,
+                          "seed": args.seed, "overrides": overrides, "threads": torch.get_num_threads()}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False))
     print(json.dumps(report, indent=1, ensure_ascii=False))
