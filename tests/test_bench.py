@@ -153,3 +153,17 @@ def test_seconds_per_image_runs_the_studio_defaults_on_the_demo_models(tiny_chec
         (v,) = case["variants"]
         assert case["settings"]["size"] == 128 and case["settings"]["cutn"] == 32
         assert v["extra"]["steps"] == 1 and v["extra"]["seconds_per_image_at_150_steps"] > 0
+
+
+def test_time_to_quality_reads_both_loops_through_the_same_trailing_mean():
+    from bench.ttq import SMOOTH, Curve
+
+    rising = [0.005 * i for i in range(150)]
+    classic = Curve(seconds=[0.5 * (i + 1) for i in range(150)], scores=rising)
+    assert classic.bar() == pytest.approx(sum(rising[-SMOOTH:]) / SMOOTH)
+    assert classic.steps_to(classic.bar()) == 150  # the classic loop meets its own bar at its end
+    faster = Curve(seconds=[0.25 * (i + 1) for i in range(150)], scores=rising)  # same curve, half the step time
+    assert classic.time_to(classic.bar()) / faster.time_to(classic.bar()) == pytest.approx(2.0)
+    # A single lucky step of an otherwise lower curve does not count as reaching the bar.
+    spiky = Curve(seconds=classic.seconds, scores=[0.5] * 60 + [2.0] + [0.5] * 89)
+    assert spiky.steps_to(classic.bar()) == float("inf")
