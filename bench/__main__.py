@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args):
-    from bench.cases import Config
+    from bench.common import Config
 
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
     return Config(device=args.device, quick=args.quick, tiny=args.tiny, reps=args.reps, steps=args.steps,

@@ -96,6 +96,6 @@ def per_image_roi_pool():
 class RecomputedTargets(Targets):
     """Re-embeds its texts at every loss call: the cost the library's once-per-run embedding avoids."""
 
-    def loss(self, image_embeddings, kind):
+    def loss(self, image_embeddings, kind, mean_weight=0.0):
         self.embeddings = self.encoder.encode_text(self.labels)
-        return super().loss(image_embeddings, kind)
+        return super().loss(image_embeddings, kind, mean_weight)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from bench.cases import Scorer
+from bench.common import Scorer
 from bench.reference import ReferenceRun
 from imagination import world
 from imagination.eval.judge import load_judge

@@ -18,8 +18,8 @@ import torch
 
 from bench import models
 from bench.__main__ import main
-from bench.cases import (LR, PROMPT, Config, Scorer, all_cases, make_canvas, ours_state, ours_step, reference_state,
-                         render)
+from bench.cases import all_cases
+from bench.common import LR, PROMPT, Config, Scorer, make_canvas, ours_state, ours_step, reference_state, render
 from bench.harness import Variant, measure
 
 ROOT = Path(__file__).resolve().parents[1]
