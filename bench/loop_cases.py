@@ -126,9 +126,9 @@ def spi_case(family: str) -> Callable[[Config], CaseResult]:
         steps = cfg.spi_steps
         prompt = PROMPT if family == "clip" else PROMPT_ZH
         settings = ImagineSettings(prompts=[prompt], models=[models.DEMO[family]], vqgan=models.DEMO["vqgan"],
-                                   canvas="vqgan", steps=steps, size=128, cutn=32, device=cfg.device)
-        result.settings = dict(model=models.DEMO[family], vqgan=models.DEMO["vqgan"], size=128, cutn=32,
-                               steps=steps, precision=settings.precision)
+                                   canvas="vqgan", steps=steps, device=cfg.device)  # the rest at its defaults
+        result.settings = dict(model=models.DEMO[family], vqgan=models.DEMO["vqgan"], size=settings.size,
+                               cutn=settings.cutn, steps=steps, precision=settings.precision)
         t0 = time.perf_counter()
         run_ = Run(settings)
         setup = time.perf_counter() - t0

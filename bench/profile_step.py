@@ -1,7 +1,7 @@
 """python -m bench.profile_step — where one default step's time goes (torch.profiler).
 
 Runs the studio's default imagination (`imagine "snowy mountains at night"`: demo CLIP, VQGAN
-canvas, 128 px, 32 cutouts) for a few warm-up steps, then profiles `--steps` steps with each part of
+canvas, 128 px, 16 cutouts) for a few warm-up steps, then profiles `--steps` steps with each part of
 the step labelled: the canvas (VQGAN decode), the cutouts, the encoder, the loss, backward and the
 optimiser. Prints the share of each part and torch's own operator table. Figures in bench/RESULTS.md.
 """

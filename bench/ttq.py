@@ -17,8 +17,8 @@ no augmentation, cosine to the prompt) reads the image, outside the timed part o
   recognition by the other model are reported for the images each loop ends with.
 
 Ours runs the library as a user does (`Run` at its defaults: steps, schedule, cutouts, transforms);
-the classic loop is `bench.reference.ReferenceRun` at 150 steps, 32 cutouts, constant lr. Both run
-at the same `--precision`. Figures in bench/RESULTS.md.
+the classic loop is `bench.reference.ReferenceRun` at 150 steps, 32 cutouts (the notebooks'), constant
+lr. Both run at the same `--precision`. Figures in bench/RESULTS.md.
 """
 
 from __future__ import annotations

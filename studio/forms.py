@@ -29,7 +29,7 @@ CANVAS_CHOICES = [("VQGAN", "vqgan"), ("Fourier pixels", "pixels"), ("Multi-reso
 LIMITS = {
     "steps": (1, 1000, 150),
     "size": (32, 512, 128),
-    "cutn": (1, 128, 32),
+    "cutn": (1, 128, ImagineSettings.cutn),
     "cut_pow": (0.1, 3.0, 1.0),
     "lr": (0.0, 1.0, 0.0),  # 0: the canvas's own default
     "preview_every": (1, 100, 5),
@@ -157,9 +157,9 @@ def basics(canvas, steps, size) -> dict:
                 size=check_number("size", size))
 
 
-def imagine_settings(prompt, second_prompt, negative, model, canvas, steps, size, seed, *, lr=0, cutn=32,
-                     cut_pow=1.0, augmentations=AUGMENTATIONS, preview_every=5, until_plateau=False,
-                     init_image=None, image_prompts=(), device="auto", **priors) -> ImagineSettings:
+def imagine_settings(prompt, second_prompt, negative, model, canvas, steps, size, seed, *, lr=0,
+                     cutn=ImagineSettings.cutn, cut_pow=1.0, augmentations=AUGMENTATIONS, preview_every=5,
+                     until_plateau=False, init_image=None, image_prompts=(), device="auto", **priors) -> ImagineSettings:
     """The Imagine tab's fields -> settings (seed already drawn)."""
     prompt = check_text(prompt)
     models, model_prompts = models_for(model, prompt, second_prompt)

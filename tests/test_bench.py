@@ -21,6 +21,7 @@ from bench.__main__ import main
 from bench.cases import all_cases
 from bench.common import LR, PROMPT, Config, Scorer, make_canvas, ours_state, ours_step, reference_state, render
 from bench.harness import Variant, measure
+from imagination.pipeline import ImagineSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,7 +152,7 @@ def test_seconds_per_image_runs_the_studio_defaults_on_the_demo_models(tiny_chec
     for case in cases.values():
         assert case["skipped"] is None
         (v,) = case["variants"]
-        assert case["settings"]["size"] == 128 and case["settings"]["cutn"] == 32
+        assert (case["settings"]["size"], case["settings"]["cutn"]) == (ImagineSettings.size, ImagineSettings.cutn)
         assert v["extra"]["steps"] == 1 and v["extra"]["seconds_per_image_at_150_steps"] > 0
 
 

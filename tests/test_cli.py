@@ -131,3 +131,18 @@ def test_help_and_errors_from_a_real_process(tiny_checkpoints):
     assert done.returncode == 0 and "--canvas" in done.stdout and "--negative" in done.stdout
     done = subprocess.run([sys.executable, "-m", "imagination", "imagine", "sea:x"], capture_output=True, text=True, env=env)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_cli_studio_and_eval_run_the_same_default_cutouts(tmp_path):
+    """The eval measures the quality the studio and CLI deliver only if all three use the library's default
+    (the studio once sent 32 cutouts while every eval figure was taken at 16)."""
+    from imagination.eval.__main__ import build_parser
+    from imagination.pipeline import ImagineSettings
+    from studio import forms
+
+    out = tmp_path / "default.png"
+    assert main(["imagine", "a lake", "--size", "32", "--steps", "1", "--out", str(out)]) == 0
+    assert read_metadata(out)["cutn"] == ImagineSettings.cutn
+    assert forms.LIMITS["cutn"][2] == ImagineSettings.cutn
+    defaults = build_parser().parse_args([])
+    assert (defaults.cutn, defaults.steps) == (ImagineSettings.cutn, ImagineSettings.steps)

@@ -78,13 +78,14 @@ def save_sheet(images: torch.Tensor, path: Path) -> None:
     to_pil(make_grid(images, nrow=5, padding=2, pad_value=1.0)).save(path)
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m imagination.eval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--scenes", type=int, default=200)
-    parser.add_argument("--steps", type=int, default=150, help="imagination steps (the studio default)")
-    parser.add_argument("--cutn", type=int, default=32, help="cutouts per image per step (the studio default)")
+    parser.add_argument("--steps", type=int, default=ImagineSettings.steps, help="imagination steps (the studio default)")
+    parser.add_argument("--cutn", type=int, default=ImagineSettings.cutn,
+                        help="cutouts per image per step (the studio default)")
     parser.add_argument("--canvases", default="vqgan,pixels,plain", help=f"comma list from {','.join(CANVASES)}")
     parser.add_argument("--skip-imagination", action="store_true")
     parser.add_argument("--only-imagination", action="store_true", help="skip retrieval, PSNR and judge accuracy")
@@ -94,7 +95,11 @@ def main(argv=None) -> int:
                         help='ImagineSettings overrides for every run, e.g. \'{"lr": 0.1, "precision": "bf16"}\'')
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--save-images", help="folder for contact sheets of the imagined images")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     start, report = time.time(), {}
     overrides = json.loads(args.set)
     scenes, images = held_out_scenes(args.scenes)
