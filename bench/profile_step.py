@@ -38,7 +38,8 @@ def main(argv=None) -> None:
     run = Run(ImagineSettings(prompts=[args.prompt], canvas=args.canvas, steps=args.steps + 3, preview_every=10**4))
     encoder = next(iter(run.encoders.values()))
     run.canvas.forward = _labelled("canvas", run.canvas.forward)
-    run.cutouts.__class__.__call__ = _labelled("cutouts", run.cutouts.__class__.__call__)
+    cutouts_call = type(run.cutouts).__call__  # a dunder is looked up on the class, so label it there
+    type(run.cutouts).__call__ = _labelled("cutouts", cutouts_call)
     encoder.encode_image = _labelled("encoder", encoder.encode_image)
     for target in run.objective.targets:
         target.loss = _labelled("loss", target.loss)
@@ -52,7 +53,7 @@ def main(argv=None) -> None:
         for _ in range(args.steps):
             with record_function("step"):
                 next(events)
-    torch.Tensor.backward, torch.optim.Adam.step = backward, step
+    torch.Tensor.backward, torch.optim.Adam.step, type(run.cutouts).__call__ = backward, step, cutouts_call
     totals = {e.key: e.cpu_time_total for e in prof.key_averages() if e.key in ("step", *PARTS)}
     step_us = totals["step"]
     print(f"one default step ({args.canvas}, {encoder.name}, {run.settings.cutn} cutouts, "

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from bench.common import Scorer
+from bench.common import LR, Scorer
 from bench.reference import ReferenceRun
 from imagination import world
 from imagination.eval.judge import load_judge
@@ -40,7 +40,6 @@ from imagination.eval.quality import LANGUAGE
 from imagination.models import registry
 from imagination.pipeline import ImagineSettings, Run
 
-CLASSIC_LR = {"vqgan": 0.1, "pixels": 0.05}
 SMOOTH = 10  # steps in the trailing mean that the bar and each loop's score are read as
 
 
@@ -101,7 +100,7 @@ def classic(run: Run, prompt: str, canvas: str, steps: int, precision: str, scor
     (start,) = [p for p in run.canvas.parameters() if p.requires_grad]
     vqgan = run.canvas.vqgan if canvas == "vqgan" else None
     reference = ReferenceRun(encoder, encoder.encode_text([prompt]), z=start[:1], vqgan=vqgan,
-                             canvas=None if vqgan else run.canvas, cutn=32, lr=CLASSIC_LR[canvas],
+                             canvas=None if vqgan else run.canvas, cutn=32, lr=LR[canvas],
                              precision="bf16" if precision == "bf16" else "fp32")
     curve, total = Curve(), 0.0
     for _ in range(steps):
@@ -179,7 +178,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ttq", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="clip,brivl")
-    parser.add_argument("--canvases", default="vqgan,pixels")
+    parser.add_argument("--canvases", default="vqgan,pixels", help="vqgan and/or pixels (the classic loop's two)")
     parser.add_argument("--precisions", default="fp32,bf16", help="each run with both loops at it")
     parser.add_argument("--prompts", type=int, default=20, help="the first N of the eval's 20 prompts")
     parser.add_argument("--steps", type=int, default=150, help="the classic loop's steps (its score there is the bar)")
@@ -188,6 +187,8 @@ def main(argv=None) -> int:
                         help="ours with these ImagineSettings overrides (repeat; default: the library defaults)")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args(argv)
+    if set(args.canvases.split(",")) - set(LR):
+        parser.error(f"--canvases: the classic loop runs {' and '.join(LR)} only")
     if args.threads:
         torch.set_num_threads(args.threads)
     judge = load_judge(registry.checkpoints_root() / "judge")

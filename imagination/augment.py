@@ -66,7 +66,7 @@ class Cutouts:
     """
 
     cut_size: int
-    cutn: int = 32
+    cutn: int = 16
     cut_pow: float = 1.0
     augmentations: tuple[str, ...] = AUGMENTATIONS
     min_fraction: float = 0.25  # smallest cutout side, as a fraction of the image side

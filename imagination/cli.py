@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until-plateau", action="store_true",
                    help="stop before --steps once the loss stops improving (the step is printed and stored)")
     p.add_argument("--cutn-start", type=int, help="cutouts at the first step, rising to --cutn by mid-run")
-    p.add_argument("--cutn", type=int, help="random cutouts per image per step (default: the studio's, 16)")
+    p.add_argument("--cutn", type=int, help="random cutouts per image per step (default: the library's, see README)")
     p.add_argument("--cut-pow", type=float, default=1.0, help=">1 favours small cutouts, <1 large ones")
     p.add_argument("--augment", default=",".join(AUGMENTATIONS), help=f"comma list from {','.join(AUGMENTATIONS)}")
     g = p.add_argument_group("transforms and priors", "each defaults to the canvas's own value (README, 'Pixel canvases')")

@@ -153,25 +153,34 @@ def save_mp4(images: list[Image.Image], path: Path, seconds: float = 1.2, fade: 
     """Each image held `seconds`, cross-fading into the next; None when ffmpeg is not available."""
     if not ffmpeg_works():
         return None
-    import imageio.v2 as imageio
-
     side = max(side, images[0].width) // 16 * 16
     frames = [np.asarray(f, dtype=np.float32) for f in _frames(images, side)]
     hold, blend = max(1, int(seconds * fps)), int(fade * fps)
+
+    def crossfaded():
+        for i, frame in enumerate(frames):
+            for _ in range(hold):
+                yield frame.astype(np.uint8)
+            if i + 1 < len(frames):
+                for t in range(1, blend + 1):
+                    yield (frame + (frames[i + 1] - frame) * (t / (blend + 1))).round().astype(np.uint8)
+
+    return path if _write_mp4(crossfaded(), path, fps) else None
+
+
+def _write_mp4(frames, path: Path, fps: int) -> bool:
+    """H.264 frames (sides multiples of 16) to `path`; False, and no partial file, when ffmpeg fails."""
+    import imageio.v2 as imageio
+
     try:
         with imageio.get_writer(path, format="FFMPEG", fps=fps, codec="libx264", quality=8,
                                 macro_block_size=16, ffmpeg_log_level="error") as writer:
-            for i, frame in enumerate(frames):
-                for _ in range(hold):
-                    writer.append_data(frame.astype(np.uint8))
-                if i + 1 < len(frames):
-                    for t in range(1, blend + 1):
-                        mixed = frame + (frames[i + 1] - frame) * (t / (blend + 1))
-                        writer.append_data(mixed.round().astype(np.uint8))
+            for frame in frames:
+                writer.append_data(frame)
     except (OSError, RuntimeError):
         Path(path).unlink(missing_ok=True)
-        return None
-    return path
+        return False
+    return True
 
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -225,23 +234,22 @@ class Film:
             return path
         if not ffmpeg_works():
             raise UserError(f"cannot write {path.name}: ffmpeg is not available here; ask for a .gif instead")
-        import imageio.v2 as imageio
-
         width, height = (-(-d // 16) * 16 for d in images[0].size)  # x264 wants multiples of 16
         frames = [np.asarray(image.resize((width, height), Image.Resampling.LANCZOS)) for image in images]
         frames += [frames[-1]] * round(hold * fps)
-        with imageio.get_writer(path, format="FFMPEG", fps=fps, codec="libx264", quality=8,
-                                macro_block_size=16, ffmpeg_log_level="error") as writer:
-            for frame in frames:
-                writer.append_data(frame)
+        if not _write_mp4(frames, path, fps):
+            raise UserError(f"ffmpeg could not write {path.name}; ask for a .gif instead")
         return path
 
 
 def check_video_path(path: str | Path) -> Path:
-    """A --video path a user gave: its folder must exist and its suffix say which format."""
+    """A --video path a user gave, checked before the run: its folder must exist and its suffix say
+    a format this machine can write."""
     path = Path(path)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise UserError(f"video {path} must end in .mp4 or .gif")
-    if not (path.parent if str(path.parent) else Path(".")).is_dir():
+    if not path.parent.is_dir():
         raise UserError(f"video folder {path.parent} does not exist")
+    if path.suffix.lower() == ".mp4" and not ffmpeg_works():
+        raise UserError(f"cannot write {path.name}: ffmpeg is not available here; ask for a .gif instead")
     return path

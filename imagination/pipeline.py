@@ -41,7 +41,7 @@ SCHEDULES = ("constant", "cosine")
 
 
 def describe_defaults(canvas: str) -> str:
-    """A canvas's defaults in words, e.g. 'lr 0.05 · pad 12 px · jitter 8 px · scale 0.9-1.1 · rotate 10°'."""
+    """A canvas's defaults in words, e.g. 'lr 0.05 · pad 12 px · jitter 8 px · scale 0.7–1.1 · rotate ±20°'."""
     d = CANVAS_DEFAULTS[canvas]
     parts = [f"lr {d['lr']:g}" + (f" ({d['schedule']})" if d["schedule"] != "constant" else "")]
     if d["pad"] or d["jitter"]:
@@ -53,7 +53,6 @@ def describe_defaults(canvas: str) -> str:
     names = {"mean_weight": "whole-picture", "grey_weight": "grey pull", "tv_weight": "TV", "blur": "blur"}
     parts += [f"{label} {d[key]:g}" for key, label in names.items() if d[key]]
     return " · ".join(parts) if len(parts) > 1 else parts[0] + " · no transforms or priors"
-DEFAULT_LR = {canvas: defaults["lr"] for canvas, defaults in CANVAS_DEFAULTS.items()}
 MAX_BATCH = 64
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
@@ -90,7 +89,7 @@ class ImagineSettings:
     warmup: float | None = None  # share of the steps the lr ramps up over
     until_plateau: bool = False  # end early once the loss stops improving (the step is in the metadata)
     cutn_start: int | None = None  # cutouts at the first step, rising to cutn by mid-run (None: cutn throughout)
-    cutn: int = 16  # the eval's figures are at 16; 32 took twice as long for no better picture (README, Speed)
+    cutn: int = 16  # the eval's figures are at 16; 32 costs ~1.5x the wall time for no better picture (README, Speed)
     cut_pow: float = 1.0
     augmentations: tuple[str, ...] = AUGMENTATIONS
     # Whole-image transforms before the cutouts, priors and blur: None = the canvas's default.

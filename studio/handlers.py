@@ -86,9 +86,12 @@ class Handlers:
                     plot = live.plot() if event.images is not None and live.plot_due() else SKIP()
                     yield image, live.status(), plot, SKIP(), SKIP()
             paths = watch.done(self._save(live), live.summary())
-            video = film.save(self.outputs.new_path(f"{paths[0].stem} forming", media.film_suffix(),
-                                                    self.outputs.sequences))
-            yield str(paths[0]), f"{live.summary()} · saved {paths[0].name}", live.plot(), seed, str(video)
+            try:  # the image is saved: a film that fails to encode costs only the film
+                video = str(film.save(self.outputs.new_path(f"{paths[0].stem} forming", media.film_suffix(),
+                                                            self.outputs.sequences)))
+            except UserError:
+                video = None
+            yield str(paths[0]), f"{live.summary()} · saved {paths[0].name}", live.plot(), seed, video
 
     def after_stop(self, request: gr.Request = None):
         """Runs after Stop: show the image the stopped run saved, and say so. -> (image, status)."""

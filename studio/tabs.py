@@ -95,7 +95,7 @@ def run_controls(prefix: str) -> dict:
 
 def plateau_box(elem_id: str):
     return gr.Checkbox(value=False, label="Stop when done", elem_id=elem_id,
-                       info="end before the last step once the similarity stops improving")
+                       info="end before the last step once the loss stops improving")
 
 
 def _ordered(controls: dict) -> list:

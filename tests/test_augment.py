@@ -82,10 +82,14 @@ def test_scale_and_rotation_are_about_the_centre():
     view = cut(_dot_image(at=(48, 32)))[0]  # 16.5 px right of the centre at 31.5
     x, y = _dot_position(view[:, 16:48, 16:48])  # the image shrinks into the central half (reflections outside)
     assert abs(x + 16 - (31.5 + 16.5 * 0.5)) < 0.6 and abs(y + 16 - 32) < 0.6
-    turned = Cutouts(64, cutn=1, augmentations=(), min_fraction=1.0, jitter=ImageJitter(rotate=90),
-                     generator=torch.Generator().manual_seed(0))(_dot_image(at=(48, 32)))[0]
-    x, y = _dot_position(turned)
-    assert abs(((x - 31.5) ** 2 + (y - 31.5) ** 2) ** 0.5 - 16.5) < 0.8  # same radius, some angle
+    moved = []
+    for seed in range(4):
+        turned = Cutouts(64, cutn=1, augmentations=(), min_fraction=1.0, jitter=ImageJitter(rotate=90),
+                         generator=torch.Generator().manual_seed(seed))(_dot_image(at=(48, 32)))[0]
+        x, y = _dot_position(turned)
+        assert abs(((x - 31.5) ** 2 + (y - 31.5) ** 2) ** 0.5 - 16.5) < 0.8  # the same radius ...
+        moved.append(((x - 48) ** 2 + (y - 32) ** 2) ** 0.5)
+    assert max(moved) > 10  # ... at other angles: without the rotation the dot would stay put
 
 
 def test_blur_softens_and_leaves_sharp_images_alone_at_zero():

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from imagination.cli import main
+from imagination.errors import UserError
 from imagination.io import read_metadata
 
 pytestmark = pytest.mark.usefixtures("tiny_checkpoints")
@@ -146,3 +147,13 @@ def test_cli_studio_and_eval_run_the_same_default_cutouts(tmp_path):
     assert forms.LIMITS["cutn"][2] == ImagineSettings.cutn
     defaults = build_parser().parse_args([])
     assert (defaults.cutn, defaults.steps) == (ImagineSettings.cutn, ImagineSettings.steps)
+
+
+@pytest.mark.parametrize("text, message", [("{lr: 1}", "not JSON"), ('{"cutn": 8}', "cannot change cutn"),
+                                           ('{"lr_rate": 1}', "unknown setting lr_rate"),
+                                           ('{"lr": -1}', "lr must be above 0")])
+def test_eval_refuses_a_bad_set_before_any_work(text, message):
+    from imagination.eval.__main__ import parse_overrides
+
+    with pytest.raises(UserError, match=message):
+        parse_overrides(text)

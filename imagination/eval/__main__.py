@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from imagination import world
+from imagination.errors import UserError
 from imagination.eval.judge import load_judge
 from imagination.eval.quality import LANGUAGE, prompts, quality, realism_floor
 from imagination.models import registry
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=ImagineSettings.steps, help="imagination steps (the studio default)")
     parser.add_argument("--cutn", type=int, default=ImagineSettings.cutn,
                         help="cutouts per image per step (the studio default)")
-    parser.add_argument("--canvases", default="vqgan,pixels,plain", help=f"comma list from {','.join(CANVASES)}")
+    parser.add_argument("--canvases", default=",".join(CANVASES), help=f"comma list from {','.join(CANVASES)}")
     parser.add_argument("--skip-imagination", action="store_true")
     parser.add_argument("--only-imagination", action="store_true", help="skip retrieval, PSNR and judge accuracy")
     parser.add_argument("--models", default="clip,brivl", help="whose imaginations to judge")
@@ -98,10 +99,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SET_BY_THE_EVAL = ("prompts", "models", "model_prompts", "canvas", "steps", "cutn", "seed", "share_init", "device")
+
+
+def parse_overrides(text: str) -> dict:
+    """--set's JSON, checked before any work: a mistake found after the retrieval and PSNR runs wastes them."""
+    try:
+        overrides = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"--set is not JSON ({e.msg}): e.g. '{{\"lr\": 0.1}}'") from None
+    if not isinstance(overrides, dict):
+        raise UserError("--set must be a JSON object of ImagineSettings fields, e.g. '{\"lr\": 0.1}'")
+    taken = sorted(set(overrides) & set(SET_BY_THE_EVAL))
+    if taken:
+        raise UserError(f"--set cannot change {', '.join(taken)}: the eval sets it (use its own option if it has one)")
+    unknown = sorted(set(overrides) - set(ImagineSettings.__dataclass_fields__))
+    if unknown:
+        raise UserError(f"--set: unknown setting {', '.join(unknown)}")
+    try:
+        ImagineSettings(prompts=["a lake"], **overrides).validated()
+    except TypeError:
+        raise UserError(f"--set: a value of the wrong type in {text}") from None
+    return overrides
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     start, report = time.time(), {}
-    overrides = json.loads(args.set)
+    try:
+        overrides = parse_overrides(args.set)
+    except UserError as e:
+        parser.error(str(e))
     scenes, images = held_out_scenes(args.scenes)
     judge = load_judge(registry.checkpoints_root() / "judge", args.device)
     if not args.only_imagination:
