@@ -106,8 +106,10 @@ def cpu_has_bf16_matrix_units() -> bool:
 def autocast_for(device: torch.device, precision: str):
     """bf16 autocast for "bf16", and for "auto" on CUDA and on CPUs with AMX; else full fp32.
 
-    bench/ measured the whole step 1.6x faster in bf16 on this AMX CPU with similarity within the
-    stated tolerance; without AMX, bf16 on CPU is emulated and slower, so "auto" keeps fp32 there.
+    bench/ measured the whole step 1.6x faster in bf16 on an AMX CPU with similarity within the
+    stated tolerance. Without AMX it depends on the model: on a Zen 4 CPU (AVX512-BF16) real-size
+    CLIP ran 2.2x faster but the small demo models 0.9-1.15x, so "auto" keeps fp32 there and
+    `precision="bf16"` is the user's lever (bench/RESULTS.md).
     The nearest-code search and the losses stay fp32 (they cast up explicitly).
     """
     fast = device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_matrix_units())

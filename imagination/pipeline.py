@@ -89,7 +89,7 @@ class ImagineSettings:
     warmup: float | None = None  # share of the steps the lr ramps up over
     until_plateau: bool = False  # end early once the loss stops improving (the step is in the metadata)
     cutn_start: int | None = None  # cutouts at the first step, rising to cutn by mid-run (None: cutn throughout)
-    cutn: int = 16  # the eval's figures are at 16; 32 costs ~1.5x the wall time for no better picture (README, Speed)
+    cutn: int = 16  # every eval figure is taken at 16; 32 costs ~1.5x the wall time (README, Speed)
     cut_pow: float = 1.0
     augmentations: tuple[str, ...] = AUGMENTATIONS
     # Whole-image transforms before the cutouts, priors and blur: None = the canvas's default.
