@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from imagination.errors import UserError
 
 METADATA_KEY = "imagination"
+MAX_SIDE = 4096  # a user's image may have at most MAX_SIDE x MAX_SIDE pixels (64 MB as RGB float)
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -35,16 +37,32 @@ def to_tensor(image: Image.Image, size: int | None = None) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255
 
 
+@contextmanager
+def open_user_image(path: str | Path, label: str | None = None, unreadable: str = "is not a readable image"):
+    """A user's image file, opened lazily: its header is checked before any pixel is decoded, so a
+    decompression bomb (a small file that claims 60000 x 60000 pixels) costs nothing but a message."""
+    path = Path(path)
+    label = label or str(path)
+    limit = f"at most {MAX_SIDE}×{MAX_SIDE}"
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_SIDE * MAX_SIDE:
+                raise UserError(f"{label} is {width}×{height} pixels: {limit}")
+            yield image
+    except Image.DecompressionBombError:  # PIL refuses to even describe it (over 2 x MAX_IMAGE_PIXELS)
+        raise UserError(f"{label} claims over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels: {limit}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise UserError(f"{label} {unreadable} ({error.__class__.__name__})") from None
+
+
 def load_image(path: str | Path, size: int | None = None) -> torch.Tensor:
-    """Read an image file a user named; a clear UserError when it is missing or not an image."""
+    """Read an image file a user named; a clear UserError when it is missing, too large or not an image."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"image not found: {path}")
-    try:
-        with Image.open(path) as image:
-            return to_tensor(image, size)
-    except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"{path} is not a readable image ({error.__class__.__name__})") from None
+    with open_user_image(path) as image:
+        return to_tensor(image, size)
 
 
 def check_writable(path: str | Path) -> Path:

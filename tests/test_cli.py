@@ -157,3 +157,20 @@ def test_eval_refuses_a_bad_set_before_any_work(text, message):
 
     with pytest.raises(UserError, match=message):
         parse_overrides(text)
+
+
+@pytest.mark.parametrize("side, message", [(60000, "claims over 179 megapixels: at most 4096×4096"),
+                                           (5000, "is 5000×5000 pixels: at most 4096×4096")])
+@pytest.mark.parametrize("command", [["imagine", "sea", "--size", "32", "--steps", "1", "--init-image", "big.png"],
+                                     ["imagine", "sea", "--size", "32", "--steps", "1", "--image-prompt", "big.png"],
+                                     ["score", "big.png", "sea"]])
+def test_an_image_too_large_to_decode_is_refused_from_its_header(command, side, message, capsys, tmp_path,
+                                                                 monkeypatch):
+    from fixtures_images import write_png_header
+
+    monkeypatch.chdir(tmp_path)
+    write_png_header(tmp_path / "big.png", side, side)
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not list(tmp_path.glob("sea*.png"))  # no run happened

@@ -182,6 +182,15 @@ def test_neuron_alone_and_under_a_text(studio):
         assert meta["neuron"]["channel"] == 3 and meta["prompts"] == ([f"{text}:0.5"] if text else [])
 
 
+def _hostile_file(path: Path) -> str:
+    """bomb.png claims 60000 x 60000 pixels, big.png 5000 x 5000 (both tiny files); anything else is text."""
+    from fixtures_images import write_png_header
+
+    sides = {"bomb.png": 60000, "big.png": 5000}
+    return str(write_png_header(path, sides[path.name], sides[path.name])) if path.name in sides else \
+        _write(path, "not an image")
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"prompt": "   "}, "the prompt is empty"),
     ({"prompt": "sea:abc"}, "weight 'abc' in 'sea:abc' is not a number"),
@@ -190,6 +199,8 @@ def test_neuron_alone_and_under_a_text(studio):
     ({"size": 8}, "less than minimum value 32"),
     ({"model": "both", "second_prompt": ""}, "prompt in the other language is empty"),
     ({"init_image": "fake.png"}, "the start image 'fake.png' is not an image"),
+    ({"init_image": "bomb.png"}, "the start image 'bomb.png' claims over 179 megapixels: at most 4096×4096"),
+    ({"image_prompts": ["big.png"]}, "the image prompt 'big.png' is 5000×5000 pixels: at most 4096×4096"),
     ({"image_prompts": ["notes.txt"]}, "Invalid file type"),
     ({"rotate": 90}, "greater than maximum value 45"),
     ({"jitter": 2.5}, "jitter must be a whole number"),
@@ -199,7 +210,7 @@ def test_bad_inputs_get_their_message(studio, tmp_path, overrides, message):
     for key in ("init_image", "image_prompts"):
         if key in overrides:
             names = overrides[key] if isinstance(overrides[key], list) else [overrides[key]]
-            files = [handle_file(_write(tmp_path / name, "not an image")) for name in names]
+            files = [handle_file(_hostile_file(tmp_path / name)) for name in names]
             overrides[key] = files if isinstance(overrides[key], list) else files[0]
     with pytest.raises(Exception) as error:
         client.predict(**imagine_args(**overrides), api_name="/imagine")
