@@ -73,10 +73,13 @@ def check_writable(path: str | Path) -> Path:
         raise UserError(f"output {path} is a folder: give a file name such as {path / 'image.png'}")
     if not folder.is_dir():
         raise UserError(f"output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"output folder {folder} is not writable")
     if path.suffix.lower() != ".png":
         raise UserError(f"output {path} must end in .png (the settings are stored in PNG metadata)")
+    try:  # os.access says yes to root even in /proc or /sys: only writing a file there tells
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".imagination-check-", suffix=".png"):
+            pass
+    except OSError:
+        raise UserError(f"output folder {folder} is not writable") from None
     return path
 
 

@@ -27,6 +27,9 @@ class WeightedText:
     weight: float = 1.0
 
 
+MAX_WEIGHT = 100  # weights are relative; 1e308 summed over a few parts overflows the loss to NaN
+
+
 def parse_prompt(spec: str, *, allow_empty: bool = False) -> list[WeightedText]:
     """'snowy mountains:1|night:-0.5' -> [WeightedText('snowy mountains', 1.0), ('night', -0.5)].
 
@@ -49,11 +52,13 @@ def parse_prompt(spec: str, *, allow_empty: bool = False) -> list[WeightedText]:
                 weight = float(raw)
             except ValueError:
                 raise UserError(f"weight '{raw}' in '{part}' is not a number (write text:weight, e.g. 'sea:0.5')") from None
-            if not math.isfinite(weight):
-                raise UserError(f"weight '{raw}' in '{part}' must be a finite number")
+            if not math.isfinite(weight) or abs(weight) > MAX_WEIGHT:
+                raise UserError(f"weight '{raw}' in '{part}' must be a number from -{MAX_WEIGHT} to {MAX_WEIGHT}")
             if not text:
                 raise UserError(f"the part '{part}' has a weight but no text")
         prompts.append(WeightedText(text, weight))
+    if not allow_empty and not any(p.weight for p in prompts):
+        raise UserError(f"every weight in '{spec}' is 0: nothing to imagine")
     return prompts
 
 

@@ -122,6 +122,8 @@ class ImagineSettings:
                                        ("cutn", self.cutn, 1, 512), ("preview_every", self.preview_every, 1, 10_000)]:
             if not isinstance(value, int) or not low <= value <= high:
                 raise UserError(f"{name} must be a whole number from {low} to {high}, got {value}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+            raise UserError(f"seed must be a whole number from 0 to 2^63 - 1, got {self.seed}")
         if self.canvas not in CANVASES:
             raise UserError(f"unknown canvas '{self.canvas}': choose one of {', '.join(CANVASES)}")
         filled = {k: v if getattr(self, k) is None else getattr(self, k) for k, v in CANVAS_DEFAULTS[self.canvas].items()}
@@ -151,6 +153,9 @@ class ImagineSettings:
             raise UserError(f"precision must be auto, fp32 or bf16, got {self.precision}")
         models = self.models or (["brivl"] if any(map(reads_chinese, self.prompts)) else ["clip"])
         for model, prompts in self.model_prompts.items():
+            if model not in models:
+                raise UserError(f"prompts given for '{model}', which this run does not use (it runs "
+                                f"{', '.join(models)}): add the model or drop its prompts")
             if len(prompts) != len(self.prompts):
                 raise UserError(f"{len(prompts)} prompts for {model} but {len(self.prompts)} images")
         return replace(self, models=list(models), augmentations=tuple(self.augmentations), **filled)

@@ -19,7 +19,10 @@ def test_parse_prompt_weights_and_defaults():
     ("sea:abc", "weight 'abc' in 'sea:abc' is not a number"),
     ("sea:", "weight '' in 'sea:' is not a number"),
     (":2", "has a weight but no text"),
-    ("sea:nan", "finite"),
+    ("sea:nan", "must be a number from -100 to 100"),
+    ("a:1e308|b:1e308", "weight '1e308' in 'a:1e308' must be a number from -100 to 100"),  # the loss overflowed to NaN
+    ("a:0", "every weight in 'a:0' is 0: nothing to imagine"),
+    ("a:0|b:-0", "nothing to imagine"),
 ])
 def test_parse_prompt_rejects_bad_input_with_its_message(spec, message):
     with pytest.raises(UserError, match=message):
