@@ -21,7 +21,7 @@ POEM = ["snowy mountains under the moon", "a lone boat on a calm lake", "pine tr
         "a red sun setting over the sea", "a small village by the river", "birds flying across the sky",
         "peach blossoms in spring", "a stone bridge over a stream"]
 PROMPT_ZH = "海边的灯塔和落日"
-LR = {"vqgan": 0.1, "pixels": 0.05}  # the classic notebooks' lr, and the canvases' defaults: both loops use it
+LR = {"vqgan": 0.1, "pixels": 0.05}  # the classic notebook's constant lr (ours for pixels); both loops use it
 
 
 @dataclass

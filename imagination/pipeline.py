@@ -32,7 +32,7 @@ _NO_PRIORS = dict(pad=0, jitter=0, scale_min=1.0, scale_max=1.0, rotate=0.0, mea
 _PIXEL_PRIORS = dict(pad=12, jitter=8, scale_min=0.7, scale_max=1.1, rotate=20.0, mean_weight=0.0,
                      grey_weight=0.0, tv_weight=0.0, blur=0.0)
 CANVAS_DEFAULTS = {
-    "vqgan": dict(lr=0.1, schedule="constant", warmup=0.0, **_NO_PRIORS),
+    "vqgan": dict(lr=0.2, schedule="cosine", warmup=0.0, **_NO_PRIORS),  # bench/RESULTS.md, time to quality
     "pixels": dict(lr=0.05, schedule="constant", warmup=0.0, **_PIXEL_PRIORS),
     "pyramid": dict(lr=0.2, schedule="constant", warmup=0.0, **_PIXEL_PRIORS),
     "plain": dict(lr=0.1, schedule="constant", warmup=0.0, **{**_PIXEL_PRIORS, "tv_weight": 5.0}),

@@ -102,7 +102,10 @@ def test_metadata_records_what_reproduces_the_image():
     for key in ("prompt", "models", "canvas", "vqgan", "steps", "lr", "size", "seed", "cutn", "cut_pow",
                 "augmentations", "negative", "version", "similarity"):
         assert key in meta, key
-    assert meta["models"] == ["clip-demo"] and meta["vqgan"] == "vqgan-demo" and meta["lr"] == 0.1
+    from imagination.pipeline import CANVAS_DEFAULTS
+
+    assert meta["models"] == ["clip-demo"] and meta["vqgan"] == "vqgan-demo"
+    assert (meta["lr"], meta["schedule"]) == (CANVAS_DEFAULTS["vqgan"]["lr"], CANVAS_DEFAULTS["vqgan"]["schedule"])
     assert run.result.tokens is not None and len(run.result.tokens[0]) == 32 // run.canvas.factor
 
 
@@ -113,3 +116,17 @@ def test_until_plateau_ends_a_flat_run_early_and_says_so():
     assert run.result.metadata[0]["plateaued"] is True and run.result.metadata[0]["steps_done"] == run.result.steps
     busy, _ = _run(canvas="pixels", steps=40, until_plateau=False)
     assert busy.result.steps == 40 and busy.result.metadata[0]["plateaued"] is False
+
+
+def test_a_default_vqgan_run_follows_its_canvas_schedule(monkeypatch):
+    """The VQGAN default is a cosine decay (bench/RESULTS.md, time to quality): the rate the optimiser
+    uses falls from the canvas's lr to a tenth of it by the last step."""
+    from imagination.pipeline import CANVAS_DEFAULTS
+
+    rates, step = [], torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: rates.append(self.param_groups[0]["lr"])
+                        or step(self, *a, **k))
+    _run(canvas="vqgan", steps=10)
+    lr = CANVAS_DEFAULTS["vqgan"]["lr"]
+    assert len(rates) == 10 and rates[0] == pytest.approx(lr, rel=0.05) and rates[-1] == pytest.approx(lr / 10)
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
