@@ -62,9 +62,9 @@ class Handlers:
 
     # --- Imagine ----------------------------------------------------------------------------------
     def imagine(self, prompt, second_prompt, negative, model, canvas, steps, size, seed, lock_seed,
-                lr, cutn, cut_pow, augmentations, tv_weight, init_image, image_prompts, preview_every,
+                lr, cutn, cut_pow, augmentations, init_image, image_prompts, preview_every,
                 pad=None, jitter=None, scale_min=None, scale_max=None, rotate=None, mean_weight=None,
-                grey_weight=None, blur=None, until_plateau=False, request: gr.Request = None):
+                grey_weight=None, tv_weight=None, blur=None, until_plateau=False, request: gr.Request = None):
         """Stream one run: yields (image, status, similarity plot, seed, film of the run)."""
         with user_errors():
             seed = forms.draw_seed(seed, lock_seed)

@@ -170,8 +170,7 @@ def imagine_tab(w: Wiring) -> tuple[dict, list]:
     # Picking a canvas fills in its defaults (`input`: a gallery load sets the canvas without resetting them).
     controls["canvas"].input(prior_values, controls["canvas"], [priors[name] for name in forms.PRIORS], **w.private)
     inputs = [prompt, second, negative, model, *_ordered(controls), lr, cutn, cut_pow, augmentations,
-              priors["tv_weight"], init_image, image_prompts, preview_every,
-              *(priors[name] for name in forms.PRIORS if name != "tv_weight"), until_plateau]
+              init_image, image_prompts, preview_every, *(priors[name] for name in forms.PRIORS), until_plateau]
     run_event = run.click(h.imagine, inputs, [result, status, plot, controls["seed"], film], api_name="imagine",
                           show_progress_on=status, **w.compute)
     stop_event = w.stop_button(stop, run_event, h.after_stop, [result, status])

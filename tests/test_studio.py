@@ -56,6 +56,10 @@ def test_endpoints_are_named(studio):
     assert not {"/after_stop", "/gallery", "/load_selected"} & set(named)  # helpers stay private
     params = [p["parameter_name"] for p in named["/imagine"]["parameters"]]
     assert params[:8] == ["prompt", "second_prompt", "negative", "model", "canvas", "steps", "size", "seed"]
+    # What the README promises: every field may be left out but these three (a prior field placed
+    # before the uploads once made tv_weight required too).
+    required = {p["parameter_name"] for p in named["/imagine"]["parameters"] if not p["parameter_has_default"]}
+    assert required == {"prompt", "init_image", "image_prompts"}
 
 
 def test_imagine_streams_and_similarity_rises(studio):
