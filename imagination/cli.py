@@ -145,7 +145,7 @@ def cmd_models(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from imagination.augment import AUGMENTATIONS
-    from imagination.pipeline import CANVASES
+    from imagination.pipeline import CANVASES, describe_defaults
 
     parser = _Parser(prog="imagination", description="What image-text models imagine when they read a text.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -174,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cutn", type=int, help="random cutouts per image per step (default: the library's, see README)")
     p.add_argument("--cut-pow", type=float, default=1.0, help=">1 favours small cutouts, <1 large ones")
     p.add_argument("--augment", default=",".join(AUGMENTATIONS), help=f"comma list from {','.join(AUGMENTATIONS)}")
-    g = p.add_argument_group("transforms and priors", "each defaults to the canvas's own value (README, 'Pixel canvases')")
+    defaults = "; ".join(f"{canvas}: {describe_defaults(canvas)}" for canvas in CANVASES)
+    g = p.add_argument_group("transforms and priors", "each defaults to the canvas's own value; the canvases' "
+                             f"defaults, lr and schedule included: {defaults}")
     g.add_argument("--pad", type=int, help="grey border (px) the image may be moved into before the cutouts")
     g.add_argument("--jitter", type=int, help="random shift (px) of the whole image each step")
     g.add_argument("--scale-min", type=float, help="random scale of the whole image each step, from ...")
