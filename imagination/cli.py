@@ -65,7 +65,7 @@ def cmd_imagine(args) -> int:
         prompts=args.prompt, models=args.model, model_prompts=_parse_model_prompts(args.prompt_for),
         negative=args.negative, canvas=args.canvas, vqgan=args.vqgan, steps=args.steps, size=args.size,
         seed=args.seed, lr=args.lr, schedule=args.schedule, warmup=args.warmup, until_plateau=args.until_plateau,
-        cutn_start=args.cutn_start, cut_pow=args.cut_pow, **({} if args.cutn is None else {"cutn": args.cutn}),
+        cutn_start=args.cutn_start, cutn=args.cutn, cut_pow=args.cut_pow,
         augmentations=tuple(a for a in args.augment.split(",") if a), tv_weight=args.tv_weight,
         pad=args.pad, jitter=args.jitter, scale_min=args.scale_min, scale_max=args.scale_max, rotate=args.rotate,
         mean_weight=args.mean_weight, grey_weight=args.grey_weight, blur=args.blur,
@@ -145,7 +145,7 @@ def cmd_models(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from imagination.augment import AUGMENTATIONS
-    from imagination.pipeline import CANVASES, describe_defaults
+    from imagination.pipeline import CANVASES, SCHEDULES, ImagineSettings, describe_defaults
 
     parser = _Parser(prog="imagination", description="What image-text models imagine when they read a text.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -166,12 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=128, help="image side in pixels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=None, help="Adam step size (default: the canvas's, see README)")
-    p.add_argument("--schedule", choices=("constant", "cosine"), help="the lr over the run (default: the canvas's)")
+    p.add_argument("--schedule", choices=SCHEDULES, help="the lr over the run (default: the canvas's)")
     p.add_argument("--warmup", type=float, help="share of the steps the lr ramps up over (default: the canvas's)")
     p.add_argument("--until-plateau", action="store_true",
                    help="stop before --steps once the loss stops improving (the step is printed and stored)")
     p.add_argument("--cutn-start", type=int, help="cutouts at the first step, rising to --cutn by mid-run")
-    p.add_argument("--cutn", type=int, help="random cutouts per image per step (default: the library's, see README)")
+    p.add_argument("--cutn", type=int, default=ImagineSettings.cutn, help="random cutouts per image per step")
     p.add_argument("--cut-pow", type=float, default=1.0, help=">1 favours small cutouts, <1 large ones")
     p.add_argument("--augment", default=",".join(AUGMENTATIONS), help=f"comma list from {','.join(AUGMENTATIONS)}")
     defaults = "; ".join(f"{canvas}: {describe_defaults(canvas)}" for canvas in CANVASES)

@@ -93,11 +93,6 @@ def run_controls(prefix: str) -> dict:
     return controls
 
 
-def plateau_box(elem_id: str):
-    return gr.Checkbox(value=False, label="Stop when done", elem_id=elem_id,
-                       info="end before the last step once the loss stops improving")
-
-
 def _ordered(controls: dict) -> list:
     return [controls[k] for k in ("canvas", "steps", "size", "seed", "lock_seed")]
 
@@ -141,7 +136,8 @@ def imagine_tab(w: Wiring) -> tuple[dict, list]:
                 negative = gr.Textbox(label="Negative prompt", lines=1, elem_id="negative", value="",
                                       placeholder="what to stay away from, e.g. text|watermark")
                 controls = run_controls("")
-                until_plateau = plateau_box("plateau")
+                until_plateau = gr.Checkbox(value=False, label="Stop when done", elem_id="plateau",
+                                            info="end before the last step once the loss stops improving")
                 with gr.Accordion("Advanced", open=False, elem_id="advanced"):
                     lr = gr.Number(value=0, label="Learning rate", minimum=0, maximum=1, step=0.01,
                                    info="0 = the canvas's default", elem_id="lr")
