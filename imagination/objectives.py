@@ -9,6 +9,7 @@ products per step, whatever B is. Text embeddings are computed here, once, never
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -36,6 +37,9 @@ def parse_prompt(spec: str, *, allow_empty: bool = False) -> list[WeightedText]:
     A part without ':number' has weight 1. The weight is whatever follows the last ':', so a text
     may itself contain colons only if it also ends with an explicit weight.
     """
+    control = next((c for c in spec or "" if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        raise UserError(f"the prompt {spec[:40]!r} contains the control character {control!r}: type plain text")
     parts = [part.strip() for part in (spec or "").split("|")]
     if not any(parts):
         if allow_empty:

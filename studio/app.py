@@ -6,11 +6,13 @@ default, a capped waiting line) and serves the page with only the outputs folder
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import gradio as gr
 
 from studio import forms, tabs
+from studio.guard import GuardedBlocks
 from studio.handlers import Handlers
 from studio.outputs import Outputs
 
@@ -44,7 +46,7 @@ def build_app(outputs: str | Path = "outputs", device: str = "auto", concurrency
     handlers = Handlers(Outputs(outputs), device)
     wiring = tabs.Wiring(handlers, compute=dict(concurrency_id=COMPUTE, concurrency_limit=concurrency,
                                                 trigger_mode="once", show_progress="minimal"))
-    with gr.Blocks(title="The imagination studio", delete_cache=(1800, 3600)) as demo:
+    with GuardedBlocks(title="The imagination studio", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         with gr.Tabs(elem_id="tabs") as tab_set:
             fields, events = tabs.imagine_tab(wiring)
@@ -60,11 +62,22 @@ def build_app(outputs: str | Path = "outputs", device: str = "auto", concurrency
     return demo
 
 
+def log_refusals_to_stderr() -> None:
+    """One line per refused request on stderr (`studio.guard`), whatever logging the host set up."""
+    log = logging.getLogger("studio")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
 def launch(demo: gr.Blocks, outputs: str | Path = "outputs", *, host: str = "127.0.0.1", port: int = 7860,
            queue_size: int = 16, concurrency: int = 1, **kwargs):
     """Queue (capped) and serve; only the outputs folder is readable through the app."""
     outputs = Path(outputs).resolve()
     outputs.mkdir(parents=True, exist_ok=True)
+    log_refusals_to_stderr()
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)
     return demo.launch(server_name=host, server_port=port, allowed_paths=[str(outputs)], theme=THEME, css=CSS,
                        max_file_size="20mb", footer_links=["api", "gradio"], run_history=False, **kwargs)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from imagination.augment import AUGMENTATIONS
 from imagination.errors import UserError
+from imagination.objectives import parse_prompt
 from imagination.models import registry
 from imagination.pipeline import ImagineSettings, reads_chinese
 
@@ -49,15 +50,23 @@ PRIORS = tuple(PRIOR_LIMITS)
 def check_number(name: str, value, integer: bool = True) -> int | float:
     """A form number inside its LIMITS, as int or float; a UserError naming the field otherwise."""
     low, high = (LIMITS[name] if name in LIMITS else PRIOR_LIMITS[name])[:2]
-    label = name.replace("_", " ")
+    return check_range(name.replace("_", " "), value, low, high, integer)
+
+
+def check_range(label: str, value, low, high, integer: bool = True) -> int | float:
+    """`value` as a number from `low` to `high` (either may be None: unbounded); a fractional value
+    for a whole-number field is refused, not rounded (steps=2.5 must not quietly run 2 steps)."""
+    span = f"from {low} to {high}" if low is not None and high is not None else "a finite number"
     if value is None or value == "":
-        raise UserError(f"{label} is empty: give a number from {low} to {high}")
+        raise UserError(f"{label} is empty: give a number {span}")
+    if isinstance(value, bool):
+        raise UserError(f"{label} must be a number {span}, got {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise UserError(f"{label} must be a number from {low} to {high}, got {value!r}") from None
-    if not math.isfinite(number) or not low <= number <= high:
-        raise UserError(f"{label} must be from {low} to {high}, got {value}")
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"{label} must be a number {span}, got {value!r:.60}") from None
+    if not math.isfinite(number) or (low is not None and number < low) or (high is not None and number > high):
+        raise UserError(f"{label} must be {span}, got {value}")
     if integer:
         if number != int(number):
             raise UserError(f"{label} must be a whole number, got {value}")
@@ -72,6 +81,14 @@ def check_text(text: str | None, what: str = "prompt", required: bool = True) ->
     if len(text) > MAX_PROMPT_CHARS:
         raise UserError(f"the {what} has {len(text)} characters: at most {MAX_PROMPT_CHARS}")
     return text
+
+
+def constraint_prompt(text: str, weight: float) -> str:
+    """The Neurons tab's text constraint scaled by its weight, read with the same rules (and refused
+    with the same messages) as an Imagine prompt: 'snow|night:-0.5' at weight 2 -> 'snow:2|night:-1'."""
+    if not text or weight == 0:
+        return ""
+    return "|".join(f"{part.text}:{part.weight * weight:g}" for part in parse_prompt(text))
 
 
 def check_lines(text: str | None, what: str = "poem") -> list[str]:

@@ -9,7 +9,6 @@ otherwise), saves every finished image under the outputs folder with its setting
 
 from __future__ import annotations
 
-import html
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from imagination.models import registry
 from imagination.pipeline import ImagineSettings, Neuron, Run, score
 from imagination import media
 from studio import forms
+from studio.guard import refuse
 from studio.live import Live, StopBoard, finish_in_background
 from studio.outputs import Outputs, slug
 
@@ -34,12 +34,12 @@ def session_of(request: gr.Request | None) -> str:
 
 
 @contextmanager
-def user_errors():
-    """Show a UserError as a notice with its message; never a traceback."""
+def user_errors(what: str):
+    """Show a UserError as a notice with its message, and log it as one line; never a traceback."""
     try:
         yield
     except UserError as error:
-        raise gr.Error(html.escape(str(error), quote=False), print_exception=False) from None
+        raise refuse(what, str(error)) from None
 
 
 class Handlers:
@@ -51,7 +51,7 @@ class Handlers:
 
     # --- shared machinery -------------------------------------------------------------------------
     def _start(self, settings: ImagineSettings, name: str = "") -> Live:
-        with user_errors():
+        with user_errors("a run"):
             return Live(Run(settings), name)
 
     def _save(self, live: Live, hints: list[str] | None = None) -> list[Path]:
@@ -66,7 +66,7 @@ class Handlers:
                 pad=None, jitter=None, scale_min=None, scale_max=None, rotate=None, mean_weight=None,
                 grey_weight=None, tv_weight=None, blur=None, until_plateau=False, request: gr.Request = None):
         """Stream one run: yields (image, status, similarity plot, seed, film of the run)."""
-        with user_errors():
+        with user_errors("/imagine"):
             seed = forms.draw_seed(seed, lock_seed)
             settings = forms.imagine_settings(
                 prompt, second_prompt, negative, model, canvas, steps, size, seed, lr=lr, cutn=cutn,
@@ -107,7 +107,7 @@ class Handlers:
     # --- Poem -> sequence -------------------------------------------------------------------------
     def poem(self, text, model, canvas, steps, size, seed, lock_seed, chain, request: gr.Request = None):
         """All lines in one batched run (or line by line when chained): yields (gallery, status, files, seed)."""
-        with user_errors():
+        with user_errors("/poem"):
             lines = forms.check_lines(text)
             forms.check_choice("model", model, forms.MODEL_CHOICES[:3])
             seed = forms.draw_seed(seed, lock_seed)
@@ -128,7 +128,7 @@ class Handlers:
                     elif not event.done:
                         yield SKIP(), live.status(), SKIP(), SKIP()
                 done += [(str(p), line) for p, line in zip(self._save(live, batch), batch)]
-            with user_errors():
+            with user_errors("/poem"):
                 files = self._sequence_files([Path(p) for p, _ in done], lines)
             note = "" if media.find_cjk_font() else " · no CJK font found: captions on the sheet are ASCII only"
             status = f"done · {len(lines)} images, seed {seed}{note}"
@@ -153,7 +153,7 @@ class Handlers:
 
         Yields (BriVL image, CLIP image, status, cross-score table, seed).
         """
-        with user_errors():
+        with user_errors("/compare"):
             chinese, english = forms.check_text(chinese, "Chinese text"), forms.check_text(english, "English text")
             seed = forms.draw_seed(seed, lock_seed)
             common = dict(seed=seed, preview_every=5, device=self.device, **forms.basics(canvas, steps, size))
@@ -169,7 +169,7 @@ class Handlers:
                     images.append(to_pil(event.images[0]) if new else SKIP())
                 yield images[0], images[1], " | ".join(live.status() for live in lives), SKIP(), SKIP()
             paths = [self._save(live)[0] for live in lives]
-            with user_errors():
+            with user_errors("/compare"):
                 table = cross_scores(torch.cat([live.run.result.images for live in lives]), chinese, english,
                                      self.device)
             status = " | ".join(live.summary() for live in lives)
@@ -179,7 +179,7 @@ class Handlers:
     # --- Prompt family ----------------------------------------------------------------------------
     def family(self, template, fillers, model, canvas, steps, size, seed, lock_seed, request: gr.Request = None):
         """One batched run, one image per filler, same seed: yields (gallery, status, seed)."""
-        with user_errors():
+        with user_errors("/family"):
             prompts = family_prompts(template, fillers)
             forms.check_choice("model", model, forms.MODEL_CHOICES[:3])
             seed = forms.draw_seed(seed, lock_seed)
@@ -222,15 +222,15 @@ class Handlers:
     def neuron(self, model, layer, channel, text, weight, canvas, steps, size, seed, lock_seed,
                request: gr.Request = None):
         """A channel alone, or with weight x similarity to a text: yields (image, status, plot, seed)."""
-        with user_errors():
+        with user_errors("/neuron"):
             forms.check_choice("model", model, forms.MODEL_CHOICES[1:3])
             if not layer:
                 raise UserError("pick a layer (the list is filled when a model is chosen)")
-            text = forms.check_text(text, "constraint text", required=False)
             weight = forms.check_number("weight", weight, integer=False)
+            constraint = forms.constraint_prompt(forms.check_text(text, "constraint text", required=False), weight)
             channel = forms.check_number("channel", channel)
             seed = forms.draw_seed(seed, lock_seed)
-            settings = ImagineSettings(prompts=[f"{text}:{weight}"] if text else [], models=[model],
+            settings = ImagineSettings(prompts=[constraint] if constraint else [], models=[model],
                                        neuron=Neuron(model, layer, channel), seed=seed, preview_every=5,
                                        device=self.device, **forms.basics(canvas, steps, size))
         hint = [f"neuron {' '.join(layer.split('.')[-3:])} c{channel}"]
@@ -263,7 +263,7 @@ class Handlers:
 
     def load_settings(self, name: str) -> tuple[dict, dict]:
         """A file name from the gallery -> (Imagine field values, the stored metadata)."""
-        with user_errors():
+        with user_errors("loading settings"):
             meta = self.outputs.metadata(name)
             return forms.form_from_metadata(meta), meta
 

@@ -93,6 +93,7 @@ def test_models_reports_ready_and_missing_with_where_to_put_files(capsys):
     (["imagine", "sea", "--out", "/proc/x.png"], "output folder /proc is not writable"),
     (["imagine", "a:1e308|b:1e308"], "must be a number from -100 to 100"),
     (["imagine", "a:0"], "nothing to imagine"),
+    (["imagine", "sea\x07"], "contains the control character"),
     (["imagine", "sea", "--tv-weight", "nan"], "tv weight must be a number from 0 to 1000, got nan"),
     (["imagine", "sea", "--tv-weight", "inf"], "tv weight must be a number from 0 to 1000, got inf"),
     (["imagine", "sea", "--prompt-for", "gpt=x"], "prompts given for 'gpt', which this run does not use"),

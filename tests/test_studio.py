@@ -199,14 +199,14 @@ def _hostile_file(path: Path) -> str:
     ({"prompt": "   "}, "the prompt is empty"),
     ({"prompt": "sea:abc"}, "weight 'abc' in 'sea:abc' is not a number"),
     ({"prompt": "a" * 600}, "at most 500"),
-    ({"steps": 5000}, "greater than maximum value 1000"),
-    ({"size": 8}, "less than minimum value 32"),
+    ({"steps": 5000}, "steps must be from 1 to 1000, got 5000"),
+    ({"size": 8}, "size must be from 32 to 512, got 8"),
     ({"model": "both", "second_prompt": ""}, "prompt in the other language is empty"),
     ({"init_image": "fake.png"}, "the start image 'fake.png' is not an image"),
     ({"init_image": "bomb.png"}, "the start image 'bomb.png' claims over 179 megapixels: at most 4096×4096"),
     ({"image_prompts": ["big.png"]}, "the image prompt 'big.png' is 5000×5000 pixels: at most 4096×4096"),
     ({"image_prompts": ["notes.txt"]}, "Invalid file type"),
-    ({"rotate": 90}, "greater than maximum value 45"),
+    ({"rotate": 90}, "rotate must be from 0.0 to 45.0, got 90"),
     ({"jitter": 2.5}, "jitter must be a whole number"),
 ])
 def test_bad_inputs_get_their_message(studio, tmp_path, overrides, message):
