@@ -18,6 +18,7 @@ from imagination.augment import AUGMENTATIONS, Cutouts, ImageJitter
 from imagination.canvases.pixels import FourierCanvas, PlainCanvas, PyramidCanvas
 from imagination.errors import UserError
 from imagination.io import load_image
+from imagination.memory import check_fits
 from imagination.loop import CutoutRamp, Plateau, Progress, Schedule, optimise
 from imagination.models import registry
 from imagination.objectives import ChannelTarget, Objective, Priors, Targets, parse_prompt
@@ -210,6 +211,8 @@ class Run:
         jitter = ImageJitter(s.pad, s.jitter, s.scale_min, s.scale_max, s.rotate)
         self.cutouts = Cutouts(self.objective.cut_size, s.cutn, s.cut_pow, s.augmentations,
                                generator=torch.Generator(self.device).manual_seed(s.seed + 1), jitter=jitter)
+        self.memory_estimate = check_fits(self.canvas, self.objective, self.cutouts, self.device, size=s.size,
+                                          cutn=s.cutn, batch=batch)  # refuses before the first step, not during it
         self._stop = False
         self.result: Result | None = None
 
