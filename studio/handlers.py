@@ -221,7 +221,8 @@ class Handlers:
 
     def neuron(self, model, layer, channel, text, weight, canvas, steps, size, seed, lock_seed,
                request: gr.Request = None):
-        """A channel alone, or with weight x similarity to a text: yields (image, status, plot, seed)."""
+        """A channel alone, or with weight x similarity to a text: yields (image, status, activation plot, seed,
+        text similarity plot)."""
         with user_errors("/neuron"):
             forms.check_choice("model", model, forms.MODEL_CHOICES[1:3])
             if not layer:
@@ -235,15 +236,18 @@ class Handlers:
                                        device=self.device, **forms.basics(canvas, steps, size))
         hint = [f"neuron {' '.join(layer.split('.')[-3:])} c{channel}"]
         with self._watch(request) as watch:
-            yield SKIP(), "loading models…", SKIP(), seed
+            yield SKIP(), "loading models…", SKIP(), seed, SKIP()
             live = watch.add(self._start(settings), hint)
             for event in live:
                 if not event.done:
                     image = to_pil(event.images[0]) if event.images is not None else SKIP()
-                    plot = live.plot() if event.images is not None and live.plot_due() else SKIP()
-                    yield image, live.status(), plot, SKIP()
+                    if event.images is not None and live.plot_due():
+                        yield image, live.status(), live.activation_plot(), SKIP(), live.plot() if constraint else SKIP()
+                    else:
+                        yield image, live.status(), SKIP(), SKIP(), SKIP()
             paths = watch.done(self._save(live, hint), live.summary())
-            yield str(paths[0]), f"{live.summary()} · saved {paths[0].name}", live.plot(), seed
+            yield (str(paths[0]), f"{live.summary()} · saved {paths[0].name}", live.activation_plot(), seed,
+                   live.plot() if constraint else None)
 
     # --- Gallery ----------------------------------------------------------------------------------
     def gallery(self):

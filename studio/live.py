@@ -18,10 +18,18 @@ from imagination.loop import Progress
 from imagination.pipeline import Run
 
 PLOT_COLUMNS = ["step", "similarity", "target"]
+ACTIVATION_COLUMNS = ["step", "activation", "channel"]  # a neuron's mean activation is not a similarity
 
 
 def short_name(model: str) -> str:
     return "BriVL" if "brivl" in model else "CLIP" if "clip" in model else model
+
+
+def _thinned(rows: list[tuple], max_steps: int) -> list[tuple]:
+    """Every k-th step (and the last), k chosen so at most about `max_steps` steps remain."""
+    last = rows[-1][0] if rows else 0
+    stride = max(1, -(-last // max_steps))
+    return rows if stride == 1 else [row for row in rows if row[0] % stride == 0 or row[0] == last]
 
 
 class Live:
@@ -31,6 +39,7 @@ class Live:
         self.run, self.name = run, name
         self.labels = {t.encoder.name: t.labels for t in run.objective.targets}
         self.history: list[tuple[int, float, str]] = []  # (step, similarity, target) of image 0
+        self.activations: list[tuple[int, float, str]] = []  # (step, mean activation, channel) of image 0
         self.first: dict[str, float] = {}
         self.last: dict[str, float] = {}
         self.event: Progress | None = None
@@ -54,8 +63,12 @@ class Live:
             return
         for key, values in event.similarity.items():
             model, _, neuron = key.partition("/")
-            labels = [neuron] if neuron else self.labels.get(key, [])
-            for label, value in zip(labels, values[0].tolist()):  # image 0 of the batch
+            if neuron:  # 'layer:channel'
+                layer, _, channel = neuron.rpartition(":")
+                series = f"{short_name(model)} · channel {channel} of {'.'.join(layer.split('.')[-3:])}"
+                self.activations.append((event.step, values[0, 0].item(), series))
+                continue
+            for label, value in zip(self.labels.get(key, []), values[0].tolist()):  # image 0 of the batch
                 series = f"{short_name(model)} · {label}"
                 self.history.append((event.step, value, series))
                 self.first.setdefault(series, value)
@@ -72,12 +85,11 @@ class Live:
     def plot(self, max_steps: int = 300) -> pd.DataFrame:
         """The similarity history, thinned to at most about `max_steps` steps so the browser keeps up."""
         self._plotted = time.monotonic()
-        rows = self.history
-        last = rows[-1][0] if rows else 0
-        stride = max(1, -(-last // max_steps))
-        if stride > 1:
-            rows = [row for row in rows if row[0] % stride == 0 or row[0] == last]
-        return pd.DataFrame(rows, columns=PLOT_COLUMNS)
+        return pd.DataFrame(_thinned(self.history, max_steps), columns=PLOT_COLUMNS)
+
+    def activation_plot(self, max_steps: int = 300) -> pd.DataFrame:
+        """A neuron run's channel activation history, thinned like `plot`."""
+        return pd.DataFrame(_thinned(self.activations, max_steps), columns=ACTIVATION_COLUMNS)
 
     def plot_due(self, every: float = 1.0) -> bool:
         """Redraw the plot at most once per `every` seconds (it is the costliest thing to send)."""
@@ -89,8 +101,10 @@ class Live:
         if event is None:
             return "starting…"
         scores = " · ".join(f"{m} {v:.3f}" for m, v in self.headline().items())
+        scores = f" · similarity {scores}" if scores else ""
+        activation = f" · activation {self.activations[-1][1]:.3f}" if self.activations else ""
         prefix = f"{self.name}: " if self.name else ""
-        return f"{prefix}step {event.step}/{event.steps} · {event.it_per_s:.1f} it/s · similarity {scores}"
+        return f"{prefix}step {event.step}/{event.steps} · {event.it_per_s:.1f} it/s{activation}{scores}"
 
     def summary(self) -> str:
         """One line for a finished run: steps, time, and how each main similarity moved."""
@@ -101,6 +115,8 @@ class Live:
             if not any(m.startswith(model) for m in moved):
                 moved.append(f"{model} {self.first[series]:.3f} → {value:.3f}")
         moved = f" · similarity {', '.join(moved)}" if moved else ""
+        if self.activations:
+            moved = f" · activation {self.activations[0][1]:.3f} → {self.activations[-1][1]:.3f}{moved}"
         word = (f"stopped at step {event.step}/{event.steps}" if event.stopped else
                 f"done · plateaued after {event.step} of {event.steps} steps" if event.plateaued else
                 f"done · {event.step} steps")

@@ -109,9 +109,9 @@ def _status(elem_id: str):
                       placeholder="press the button; the image updates live every few steps")
 
 
-def _plot(elem_id: str):
-    return gr.LinePlot(x="step", y="similarity", color="target", label="Similarity per target over the steps",
-                       color_title="", elem_id=elem_id, x_title="step", y_title="cosine similarity")
+def _plot(elem_id: str, label: str = "Similarity per target over the steps"):
+    return gr.LinePlot(x="step", y="similarity", color="target", label=label, color_title="", elem_id=elem_id,
+                       x_title="step", y_title="cosine similarity")
 
 
 def _image(label: str, elem_id: str, height: int = 440):
@@ -297,12 +297,16 @@ def neurons_tab(w: Wiring) -> list:
             with gr.Column(scale=6, min_width=340):
                 result = _image("The neuron imagines", "neuron_result")
                 status = _status("n_status")
-                plot = _plot("n_plot")
+                plot = gr.LinePlot(x="step", y="activation", color="channel", label="The channel's mean activation "
+                                   "over the steps (what is maximised)", color_title="", elem_id="n_plot",
+                                   x_title="step", y_title="mean activation")
+                text_plot = _plot("n_text_plot", "Similarity to the constraint text (when one is set)")
     tab.select(h.neuron_layers, model, [layer, channel, note], api_visibility="private")
     model.change(h.neuron_layers, model, [layer, channel, note], api_visibility="private")
     layer.change(h.neuron_channels, [model, layer], channel, api_visibility="private")
     run_event = run.click(h.neuron, [model, layer, channel, text, weight, *_ordered(controls)],
-                          [result, status, plot, controls["seed"]], api_name="neuron", show_progress_on=status,
+                          [result, status, plot, controls["seed"], text_plot], api_name="neuron",
+                          show_progress_on=status,
                           **w.compute)
     return [run_event, w.stop_button(stop, run_event, h.after_stop, [result, status])]
 

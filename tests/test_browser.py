@@ -104,3 +104,21 @@ def test_run_shows_live_image_then_final_and_stop_keeps_it(page, studio_url):
     assert "stopped" in page.locator("#result img").get_attribute("src")  # the stopped image, saved
     assert list(outputs.glob("*-stopped.png"))
     shot(page, outputs, "studio-stopped.png")
+
+
+ONE_LINE_STATUS = """() => [...document.querySelectorAll('#models_table tbody td:nth-child(2)')].map(td => {
+    const range = document.createRange();
+    range.selectNodeContents(td);
+    return [td.innerText.trim(), new Set([...range.getClientRects()].map(r => Math.round(r.top))).size];
+})"""
+
+
+@pytest.mark.parametrize("width", [1400, 900])
+def test_models_tab_keeps_each_status_on_one_line(page, width):
+    """The status column was squeezed until its words broke ('read y', 'miss ing')."""
+    page.get_by_role("tab", name="Models").click()  # at the fixture's width (narrower hides it in a menu)
+    page.wait_for_selector("#models_table tbody td")
+    page.set_viewport_size({"width": width, "height": 900})
+    cells = page.evaluate(ONE_LINE_STATUS)
+    assert cells and {text.split()[-1] for text, _ in cells} <= {"ready", "missing"}
+    assert all(lines == 1 for _, lines in cells), cells

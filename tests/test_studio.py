@@ -178,12 +178,20 @@ def test_neuron_alone_and_under_a_text(studio):
 
     client, _, _ = studio
     layer = next(iter(registry.load("clip").neuron_layers()))
-    for text in ("", "snow"):
-        image, status, _, _ = client.predict(
-            model="clip", layer=layer, channel=3, text=text, weight=0.5, canvas="pixels", steps=2, size=32,
+    for text in ("", "snow|night:-1"):
+        image, status, activation, _, similarity = client.predict(
+            model="clip", layer=layer, channel=3, text=text, weight=0.5, canvas="pixels", steps=3, size=32,
             seed=1, lock_seed=True, api_name="/neuron")
         meta = read_metadata(image)
-        assert meta["neuron"]["channel"] == 3 and meta["prompts"] == ([f"{text}:0.5"] if text else [])
+        assert meta["neuron"]["channel"] == 3 and meta["prompts"] == (["snow:0.5|night:-0.5"] if text else [])
+        # The channel is plotted as what it is (a mean activation), the text apart as a similarity.
+        assert activation["columns"] == ["step", "activation", "channel"] and len(activation["data"]) == 3
+        assert activation["data"][0][2] == "CLIP · channel 3 of " + ".".join(layer.split(".")[-3:])
+        assert "activation" in status
+        if text:
+            assert {row[2] for row in similarity["data"]} == {"CLIP · snow", "CLIP · night"}
+        else:
+            assert similarity is None and "similarity" not in status
 
 
 def _hostile_file(path: Path) -> str:
