@@ -71,6 +71,7 @@ def cmd_imagine(args) -> int:
         mean_weight=args.mean_weight, grey_weight=args.grey_weight, blur=args.blur,
         loss=args.loss, init_image=args.init_image, image_prompts=args.image_prompt,
         share_init=not args.independent_init, device=args.device, precision=args.precision,
+        brivl_text_len=args.brivl_text_len,
         **({"preview_every": args.video_every} if args.video else {}),
     )
     video = check_video_path(args.video) if args.video else None
@@ -105,12 +106,17 @@ def cmd_imagine(args) -> int:
     return 0
 
 
+BRIVL_TEXT_LEN_HELP = ("BriVL's text length in tokens (default 32, as the official example.py; the README "
+                       "explains why config.yml's MAX_TEXT_LEN is not used)")
+
+
 def cmd_score(args) -> int:
     from imagination.io import load_image
     from imagination.pipeline import score
 
     image = load_image(args.image)
-    similarities = score(image[None], args.text, args.model, device=args.device)[0]
+    similarities = score(image[None], args.text, args.model, device=args.device,
+                         max_text_len=args.brivl_text_len)[0]
     if args.json:
         print(json.dumps([{"text": t, "similarity": round(s, 6)} for t, s in zip(args.text, similarities)],
                          ensure_ascii=False))
@@ -192,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--independent-init", action="store_true", help="each image gets its own starting noise")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--brivl-text-len", type=int, metavar="N", help=BRIVL_TEXT_LEN_HELP)
     p.add_argument("--out", help="PNG path (several prompts: PATH-1.png, PATH-2.png ...); default outputs/")
     p.add_argument("--video", help="also write the run's preview frames as a film: PATH.mp4 or PATH.gif")
     p.add_argument("--video-every", type=int, default=2, help="a film frame every N steps (with --video)")
@@ -203,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="+")
     p.add_argument("--model", default="clip")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--brivl-text-len", type=int, metavar="N", help=BRIVL_TEXT_LEN_HELP)
     p.add_argument("--json", action="store_true", help='print [{"text": ..., "similarity": ...}]')
     p.set_defaults(func=cmd_score)
 

@@ -112,6 +112,7 @@ class ImagineSettings:
     preview_every: int = 10
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU | fp32 | bf16
+    brivl_text_len: int | None = None  # BriVL's text length in tokens; None: 32, as the official example.py
 
     def validated(self) -> "ImagineSettings":
         """Check every field a user can get wrong; return a copy with defaults filled in."""
@@ -123,6 +124,8 @@ class ImagineSettings:
                                        ("cutn", self.cutn, 1, 512), ("preview_every", self.preview_every, 1, 10_000)]:
             if not isinstance(value, int) or not low <= value <= high:
                 raise UserError(f"{name} must be a whole number from {low} to {high}, got {value}")
+        if self.brivl_text_len is not None and (not isinstance(self.brivl_text_len, int) or self.brivl_text_len < 2):
+            raise UserError(f"BriVL text length must be a whole number of tokens from 2, got {self.brivl_text_len}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
             raise UserError(f"seed must be a whole number from 0 to 2^63 - 1, got {self.seed}")
         if self.canvas not in CANVASES:
@@ -219,7 +222,7 @@ class Run:
     def _load_encoder(self, name: str):
         if registry.resolve(name).kind == "vqgan":
             raise UserError(f"'{name}' is a VQGAN, not an image-text model: use it with --vqgan")
-        return registry.load(name, str(self.device))
+        return registry.load(name, str(self.device), max_text_len=self.settings.brivl_text_len)
 
     def _make_canvas(self, batch: int):
         s = self.settings
@@ -294,12 +297,14 @@ class Run:
         return record
 
 
-def score(images: torch.Tensor, texts: list[str], model: str, device: str = "cpu") -> list[list[float]]:
-    """Cosine similarity of each image (B, 3, H, W) in [0, 1] to each text: (B, N) nested lists."""
+def score(images: torch.Tensor, texts: list[str], model: str, device: str = "cpu",
+          max_text_len: int | None = None) -> list[list[float]]:
+    """Cosine similarity of each image (B, 3, H, W) in [0, 1] to each text: (B, N) nested lists
+    (max_text_len: BriVL's text length, see `registry.load`)."""
     texts = [t.strip() for t in texts]
     if not texts or not all(texts):
         raise UserError("give at least one non-empty text to score against")
     if registry.resolve(model).kind == "vqgan":
         raise UserError(f"'{model}' is a VQGAN and cannot score text: choose clip or brivl")
-    encoder = registry.load(model, device)
+    encoder = registry.load(model, device, max_text_len=max_text_len)
     return encoder.similarity(images.to(device), texts).tolist()

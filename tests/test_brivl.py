@@ -3,6 +3,7 @@ and one-line user errors. Everything runs on tiny random models except the `slow
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def test_tiny_checkpoint_uses_every_key_and_infers_dims(tiny_dir, enc):
     query = {k for k in file_keys - legacy if k.split(".")[0] in ("imgencoder", "textencoder")}
     twins = {k.replace("_mom.", ".", 1) for k in file_keys - legacy if "_mom." in k}
     assert set(enc.learnable.state_dict()) == query == twins  # no missing, no unexpected, twins mirror
-    assert (enc.embed_dim, enc.input_size, enc.max_text_len) == (256, 64, 16)
+    assert (enc.embed_dim, enc.input_size, enc.max_text_len) == (256, 64, 32)  # not config.yml's 16: see below
     assert enc.config["TEXT_FEATURE_DIM"] == 32 and enc.config["BERT_LAYERS"] == 2
     assert enc.config["IMG_FFN_DIM"] == 64 and enc.config["BERT_MAX_POSITIONS"] == 40
     assert enc.languages == ("zh",) and enc.mean == (0.485, 0.456, 0.406)
@@ -118,6 +119,40 @@ def test_text_embedding_depends_on_max_text_len(tiny_dir):
     assert (a - b).abs().max() > 1e-4
 
 
+def test_one_text_length_rule_32_unless_asked(tiny_dir, tmp_path):
+    """The README has users place the official cfg/eval.yml as config.yml; its MAX_TEXT_LEN (80, the
+    training length) must not silently change every embedding: 32 (example.py's) unless asked for."""
+    folder = tmp_path / "brivl"
+    shutil.copytree(tiny_dir, folder)
+    config = yaml.safe_load((folder / "config.yml").read_text(encoding="utf-8"))
+    config["MODEL"]["MAX_TEXT_LEN"] = 40
+    (folder / "config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert load_brivl(folder).max_text_len == 32
+    default, asked = load_brivl(folder).encode_text(TEXTS[:1]), load_brivl(folder, max_text_len=40).encode_text(TEXTS[:1])
+    assert load_brivl(folder, max_text_len=40).max_text_len == 40 and (default - asked).abs().max() > 1e-4
+    with pytest.raises(UserError, match="text length 41 must lie in 2..40"):
+        load_brivl(folder, max_text_len=41)
+
+
+def test_the_text_length_reaches_the_encoder_from_registry_and_cli(tiny_checkpoints, tmp_path, capsys):
+    from imagination.cli import main
+    from imagination.io import read_metadata
+    from imagination.models import registry
+
+    assert registry.load("brivl").max_text_len == 32 and registry.load("brivl", max_text_len=12).max_text_len == 12
+    assert registry.load("clip", max_text_len=12) is registry.load("clip")  # only BriVL's length is a choice
+    out = tmp_path / "a.png"
+    assert main(["imagine", "雪山", "--brivl-text-len", "12", "--size", "32", "--steps", "1", "--cutn", "2",
+                 "--out", str(out)]) == 0
+    assert read_metadata(out)["brivl_text_len"] == 12
+    capsys.readouterr()
+    scores = []
+    for extra in ([], ["--brivl-text-len", "12"]):
+        assert main(["score", str(out), "雪山", "--model", "brivl", "--json", *extra]) == 0
+        scores.append(json.loads(capsys.readouterr().out)[0]["similarity"])
+    assert scores[0] != scores[1]
+
+
 def test_image_gradients_reach_pixels_and_never_the_model(enc):
     pixels = torch.rand(3, 3, 64, 64, requires_grad=True)
     z = enc.encode_image(pixels)
@@ -153,7 +188,7 @@ def test_trainer_build_save_load_round_trip(tmp_path):
     assert {k.split(".")[0] for k in torch.load(path, weights_only=True)["learnable"]} == {
         "imgencoder", "imgencoder_mom", "textencoder", "textencoder_mom"}
     e = load_brivl(tmp_path / "out")
-    assert e.config["BERT_HEADS"] == 4 and e.max_text_len == 12 and e.config["TEXT_FFN_DIM"] == 48
+    assert e.config["BERT_HEADS"] == 4 and e.max_text_len == 32 and e.config["TEXT_FFN_DIM"] == 48
     learnable.eval()
     with torch.no_grad():
         ids, lengths = e.tokenize(TEXTS[:2])
@@ -201,8 +236,6 @@ BREAKS = {
     "heads do not divide": (lambda f: (f / "config.yml").write_text(
         yaml.safe_dump({"MODEL": {**TINY_CONFIG, "TEXT_TRANSFORMER_HEAD": 3}})), "_HEAD"),
     "bad yaml": (lambda f: (f / "config.yml").write_text("MODEL: [unclosed"), "config.yml"),
-    "text too long": (lambda f: (f / "config.yml").write_text(
-        yaml.safe_dump({"MODEL": {**TINY_CONFIG, "MAX_TEXT_LEN": 80}})), "MAX_TEXT_LEN"),
 }
 
 

@@ -36,9 +36,10 @@ _INT_KEYS = ("IMG_SIZE", "GRID_SIZE", "BOX_GRID", "MAX_TEXT_LEN", "IMG_TRANSFORM
 # MODEL section of neilfei/brivl-nmi cfg/eval.yml, used for keys a folder's config.yml leaves out.
 # MAX_TEXT_LEN is 32, not the cfg's 80: example.py lowers it to its --max_text_len default (32), and
 # because BERT runs without an attention mask the embedding depends on that length (see TextLearnableEncoder).
+DEFAULT_TEXT_LEN = 32
 DEFAULT_CONFIG: dict = {
     "NAME": "VL", "ENCODER": "hfl/chinese-roberta-wwm-ext", "TEXT_FEATURE_DIM": 768,
-    "TEXT_TRANSFORMER_HEAD": 4, "TEXT_TRANSFORMER_LAYER": 4, "MAX_TEXT_LEN": 32,
+    "TEXT_TRANSFORMER_HEAD": 4, "TEXT_TRANSFORMER_LAYER": 4, "MAX_TEXT_LEN": DEFAULT_TEXT_LEN,
     "CNN": "tf_efficientnet_b5_ns", "IMG_SIZE": 456, "IMG_FEATURE_DIM": 2048, "IMG_TRANSFORMER_HEAD": 4,
     "IMG_TRANSFORMER_LAYER": 4, "MAX_IMG_LEN": 37, "BOX_GRID": 6, "TOPK": 1, "QUEUE_SIZE": 9600,
     "MOMENTUM": 0.99, "TEMPERATURE": 0.07, "GRID_SIZE": 4,
@@ -460,7 +461,12 @@ def load_brivl(directory: str | Path, device="cpu", max_text_len: int | None = N
 
     The state dict is loaded strictly into the full official ModuleDict (so every key is checked);
     the momentum twins are built on the meta device and dropped after the check, as inference never
-    uses them. `max_text_len` overrides MAX_TEXT_LEN from config.yml.
+    uses them.
+
+    The text length is an inference setting, not part of the architecture, and one rule sets it: 32
+    tokens, as the official example.py embeds, unless `max_text_len` says otherwise. A MAX_TEXT_LEN in
+    config.yml is not used: the README has users copy the official cfg/eval.yml there, whose 80 is the
+    training length, and the same sentence embeds differently at 80 (cosine 0.98-0.99 to 32).
     """
     directory = Path(directory)
     problems, ckpt_path, vocab_path = _folder_problems(directory)
@@ -473,11 +479,11 @@ def load_brivl(directory: str | Path, device="cpu", max_text_len: int | None = N
     for key in ignored:
         del sd[key]
     cfg = _infer_config(cfg, sd, ckpt_path)
-    if max_text_len is not None:
-        cfg["MAX_TEXT_LEN"] = int(max_text_len)
+    cfg["MAX_TEXT_LEN"] = int(max_text_len if max_text_len is not None
+                              else min(DEFAULT_TEXT_LEN, cfg["BERT_MAX_POSITIONS"]))
     if not 2 <= cfg["MAX_TEXT_LEN"] <= cfg["BERT_MAX_POSITIONS"]:
-        raise UserError(f"BriVL MAX_TEXT_LEN {cfg['MAX_TEXT_LEN']} (from {source}) must lie in "
-                        f"2..{cfg['BERT_MAX_POSITIONS']}, the checkpoint's BERT positions")
+        raise UserError(f"BriVL text length {cfg['MAX_TEXT_LEN']} must lie in 2..{cfg['BERT_MAX_POSITIONS']}, "
+                        "the checkpoint's BERT positions")
     tokenizer = _tokenizer(vocab_path, cfg, directory)
     try:
         learnable = _build(cfg, twins_device="meta")

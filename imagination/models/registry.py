@@ -113,14 +113,20 @@ def resolve(name: str) -> ModelSpec:
     return spec
 
 
-def load(name: str, device: str = "cpu"):
-    """Load (once per process and device) the encoder or VQGAN that `name` resolves to."""
+def load(name: str, device: str = "cpu", max_text_len: int | None = None):
+    """Load (once per process, device and text length) the encoder or VQGAN that `name` resolves to.
+
+    max_text_len: BriVL's text length in tokens (default 32, the official example.py's; see
+    `load_brivl`); other models take their own from their config.
+    """
     spec = resolve(name)
-    return _load_cached(spec.name, str(spec.directory), str(device))
+    if max_text_len is not None and spec.kind != "brivl":
+        max_text_len = None  # only BriVL's embedding depends on a chosen length
+    return _load_cached(spec.name, str(spec.directory), str(device), max_text_len)
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(name: str, directory: str, device: str):
+def _load_cached(name: str, directory: str, device: str, max_text_len: int | None = None):
     spec = MODELS[name]
     if spec.kind == "clip":
         from imagination.models.clip import load_clip
@@ -129,7 +135,7 @@ def _load_cached(name: str, directory: str, device: str):
     if spec.kind == "brivl":
         from imagination.models.brivl import load_brivl
 
-        encoder = load_brivl(directory, device=device)
+        encoder = load_brivl(directory, device=device, max_text_len=max_text_len)
         encoder.name = name
         return encoder
     from imagination.models.vqgan import load_vqgan
