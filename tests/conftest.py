@@ -19,16 +19,17 @@ torch.set_num_threads(1)  # 2 cores: thread contention costs more than it gains 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory):
-    """A checkpoints root holding clip-demo, brivl-demo and vqgan-demo as tiny random models."""
+    """A checkpoints root holding clip-demo, brivl-demo, vqgan-demo and a Chinese-CLIP as tiny random models."""
     from imagination.models import registry
     from tests.fixtures_brivl import write_tiny_brivl
-    from tests.fixtures_clip import write_tiny_clip
+    from tests.fixtures_clip import write_tiny_chinese_clip, write_tiny_clip
     from tests.fixtures_vqgan import write_tiny_vqgan
 
     root = tmp_path_factory.mktemp("checkpoints")
     write_tiny_clip(root / "clip-demo")
     write_tiny_brivl(root / "brivl-demo")
     write_tiny_vqgan(root / "vqgan-demo")
+    write_tiny_chinese_clip(root / "chinese-clip-vit-base-patch16")
     previous = os.environ.get("IMAGINATION_CHECKPOINTS")
     os.environ["IMAGINATION_CHECKPOINTS"] = str(root)
     registry._load_cached.cache_clear()

@@ -71,7 +71,7 @@ def test_score_json_lists_one_similarity_per_text(tmp_path, capsys):
 def test_models_reports_ready_and_missing_with_where_to_put_files(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "ready    clip-demo" in out
+    assert "ready    clip-demo" in out and "ready    chinese-clip-vit-base-patch16" in out
     assert "missing  clip-vit-base-patch32" in out and "clip-vit-base-patch32/config.json" in out
     assert "missing  brivl-roberta-base" in out and ".pth" in out
 

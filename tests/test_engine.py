@@ -30,6 +30,16 @@ def test_a_short_run_raises_the_target_similarity(canvas, margin):
     assert after > before + margin, (before, after)
 
 
+def test_chinese_clip_in_the_hub_format_imagines_from_chinese_text():
+    """Chinese-CLIP (BertTokenizer, [CLS] pooling, pytorch_model.bin) through the same loader and loop."""
+    encoder = registry.load("chinese-clip")
+    assert encoder.chinese and encoder.languages == ("zh",) and encoder.name == "chinese-clip-vit-base-patch16"
+    run, events = _run(prompts=["雪山之夜"], models=["chinese-clip"], canvas="pixels", steps=30)
+    before = score(events[0].images, ["雪山之夜"], "chinese-clip")[0][0]
+    assert run.result.similarity["chinese-clip-vit-base-patch16"][0]["雪山之夜"] > before + 0.15
+    assert Run(ImagineSettings(prompts=["雪山"], steps=1, **FAST)).settings.models == ["brivl"]  # auto stays BriVL
+
+
 @pytest.mark.parametrize("canvas", ["pixels", "pyramid", "plain"])
 def test_pixel_canvases_move_the_whole_image_before_the_cutouts_by_default(canvas, monkeypatch):
     from imagination.augment import ImageJitter
