@@ -99,6 +99,10 @@ def cmd_imagine(args) -> int:
         print(f"{path}  {scores}")
     if film is not None:
         print(f"{film.save(video)}  ({len(film.frames)} frames)")
+    if result.metadata[0].get("diverged"):
+        print(f"error: the loss became NaN or infinite at step {result.steps + 1}: stopped, the image of step "
+              f"{result.steps} is kept; lower the weights or the lr", file=sys.stderr)
+        return 1
     if result.stopped:
         print(f"stopped after {result.steps} of {settings.steps} steps", file=sys.stderr)
     elif result.metadata[0].get("plateaued"):

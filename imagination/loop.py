@@ -34,6 +34,7 @@ class Progress:
     done: bool = False
     stopped: bool = False  # True when the caller stopped the run early
     plateaued: bool = False  # True when the run ended early because it stopped improving
+    diverged: bool = False  # True when the loss became NaN/inf: the run ended before that step changed the image
 
     @property
     def it_per_s(self) -> float:
@@ -145,7 +146,7 @@ def optimise(
     optimizer = torch.optim.Adam(parameters, lr=lr)
     full_cutn = cutouts.cutn
     device = parameters[0].device
-    start, step, stopped, plateaued = time.perf_counter(), 0, False, False
+    start, step, stopped, plateaued, diverged = time.perf_counter(), 0, False, False, False
     loss, report = torch.zeros(()), {}
     for step in range(1, steps + 1):
         if should_stop is not None and should_stop():
@@ -160,20 +161,28 @@ def optimise(
             cutouts.cutn = cutout_ramp.count(step, steps, full_cutn)
         preview = step == 1 or step % preview_every == 0
         sigma = blur_sigma * max(0.0, 1 - (step - 1) / max(blur_until * steps, 1))
-        images, loss, report = _step(canvas, objective, cutouts, optimizer, autocast_for(device, precision), sigma)
+        images, loss, report, taken = _step(canvas, objective, cutouts, optimizer, autocast_for(device, precision),
+                                            sigma)
+        if not taken:  # a non-finite loss: the canvas still holds the last good image
+            step, diverged = step - 1, True
+            break
         yield Progress(step, steps, loss, report, time.perf_counter() - start,
                        images=images.float().cpu() if preview else None)
     with torch.no_grad():
         final = canvas().float().cpu()
-    yield Progress(step, steps, loss, report, time.perf_counter() - start, images=final, done=True, stopped=stopped,
-                   plateaued=plateaued)
+    yield Progress(step, steps, loss, report, time.perf_counter() - start, images=final, done=True,
+                   stopped=stopped or diverged, plateaued=plateaued, diverged=diverged)
 
 
-def _step(canvas, objective, cutouts, optimizer, autocast, sigma) -> tuple[torch.Tensor, torch.Tensor, dict]:
+def _step(canvas, objective, cutouts, optimizer, autocast, sigma) -> tuple[torch.Tensor, torch.Tensor, dict, bool]:
+    """One Adam step; skipped (a safety net: weights are checked up front) when the loss is not finite,
+    which costs one device sync per step, as reading the loss for the progress bar already does."""
     with torch.enable_grad(), autocast:
         images = canvas()  # (B, 3, H, W)
         loss, report = objective(images, cutouts(blur(images, sigma)))
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return images.detach(), loss.detach(), report
+    taken = bool(torch.isfinite(loss))
+    if taken:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return images.detach(), loss.detach(), report, taken

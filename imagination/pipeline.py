@@ -273,7 +273,7 @@ class Run:
                 similarity[t.encoder.name] = [dict(zip(t.labels, row)) for row in scores.tolist()]
         tokens = self.canvas.tokens().tolist() if hasattr(self.canvas, "tokens") else None
         record = self.describe()
-        record.update(steps_done=event.step, stopped=event.stopped, plateaued=event.plateaued,
+        record.update(steps_done=event.step, stopped=event.stopped, plateaued=event.plateaued, diverged=event.diverged,
                       seconds=round(event.elapsed, 2))
         metadata = []
         for b in range(images.shape[0]):

@@ -117,7 +117,9 @@ class Live:
         moved = f" · similarity {', '.join(moved)}" if moved else ""
         if self.activations:
             moved = f" · activation {self.activations[0][1]:.3f} → {self.activations[-1][1]:.3f}{moved}"
-        word = (f"stopped at step {event.step}/{event.steps}" if event.stopped else
+        word = (f"stopped at step {event.step}/{event.steps}: the loss became NaN or infinite (lower the weights "
+                f"or the lr)" if event.diverged else
+                f"stopped at step {event.step}/{event.steps}" if event.stopped else
                 f"done · plateaued after {event.step} of {event.steps} steps" if event.plateaued else
                 f"done · {event.step} steps")
         prefix = f"{self.name}: " if self.name else ""

@@ -142,3 +142,42 @@ def test_a_default_vqgan_run_follows_its_canvas_schedule(monkeypatch):
     lr = CANVAS_DEFAULTS["vqgan"]["lr"]
     assert len(rates) == 10 and rates[0] == pytest.approx(lr, rel=0.05) and rates[-1] == pytest.approx(lr / 10)
     assert all(a >= b for a, b in zip(rates, rates[1:]))
+
+
+def _nan_from_call(monkeypatch, first_bad: int):
+    """Make the objective's loss NaN from its `first_bad`-th call on (counting after construction)."""
+    from imagination.objectives import Objective
+
+    original, calls = Objective.__call__, []
+
+    def call(self, images, cutouts):
+        loss, report = original(self, images, cutouts)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) >= first_bad else loss), report
+
+    return lambda: monkeypatch.setattr(Objective, "__call__", call)
+
+
+def test_a_non_finite_loss_ends_the_run_keeping_the_last_good_image(monkeypatch):
+    arm = _nan_from_call(monkeypatch, first_bad=4)
+    run = Run(ImagineSettings(prompts=["sea"], models=["clip"], canvas="pixels", steps=10, **FAST))
+    arm()
+    events = list(run)
+    assert [e.step for e in events[:-1]] == [1, 2, 3] and events[-1].diverged and events[-1].stopped
+    assert torch.isfinite(run.result.images).all() and run.result.images.std() > 0.01  # not black, not NaN
+    meta = run.result.metadata[0]
+    assert meta["diverged"] and meta["steps_done"] == 3
+
+
+def test_the_cli_says_so_and_keeps_the_image(monkeypatch, tmp_path, capsys):
+    from imagination.cli import main
+    from imagination.io import load_image
+
+    monkeypatch.setattr("imagination.pipeline.check_fits", lambda *a, **k: None)  # count only the loop's calls
+    _nan_from_call(monkeypatch, first_bad=3)()
+    out = tmp_path / "a.png"
+    assert main(["imagine", "sea", "--canvas", "pixels", "--size", "32", "--cutn", "2", "--steps", "5",
+                 "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: the loss became NaN or infinite at step 3: stopped, the image of step 2 is kept")
+    assert torch.isfinite(load_image(out)).all() and load_image(out).std() > 0.01
