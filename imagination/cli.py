@@ -221,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="every known model, and whether its files are present")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
+
+    from imagination.batch.command import add_parser as add_batch_parser
+
+    add_batch_parser(sub)
     return parser
 
 

@@ -7,8 +7,10 @@ file that is renamed into place, so a failed or interrupted write never leaves h
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,17 +85,28 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
-def save_png(image: torch.Tensor | Image.Image, path: str | Path, metadata: dict | None = None) -> Path:
-    """Write atomically a PNG with `metadata` as JSON in its "imagination" text chunk."""
-    path = Path(path)
+def png_bytes(image: torch.Tensor | Image.Image, metadata: dict | None = None) -> bytes:
+    """A PNG with `metadata` as JSON in its "imagination" text chunk, as bytes (a batch worker's result)."""
     pil = image if isinstance(image, Image.Image) else to_pil(image)
     info = PngImagePlugin.PngInfo()
     if metadata is not None:
         info.add_text(METADATA_KEY, json.dumps(metadata, ensure_ascii=False))
-    handle, temporary = tempfile.mkstemp(suffix=".png.part", dir=path.parent if str(path.parent) else ".")
+    buffer = io.BytesIO()
+    pil.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def save_png(image: torch.Tensor | Image.Image, path: str | Path, metadata: dict | None = None) -> Path:
+    """Write atomically a PNG with `metadata` as JSON in its "imagination" text chunk."""
+    return write_atomically(Path(path), png_bytes(image, metadata))
+
+
+def write_atomically(path: Path, data: bytes) -> Path:
+    """`data` to `path` through a temporary file in the same folder: a reader never sees half a file."""
+    handle, temporary = tempfile.mkstemp(suffix=f"{path.suffix}.part", dir=path.parent if str(path.parent) else ".")
     try:
         with os.fdopen(handle, "wb") as stream:
-            pil.save(stream, format="PNG", pnginfo=info)
+            stream.write(data)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -109,3 +122,9 @@ def read_metadata(path: str | Path) -> dict:
     except (UnidentifiedImageError, OSError):
         raise UserError(f"{path} is not a readable image") from None
     return json.loads(raw) if raw else {}
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A short, ASCII-only file-name part of a prompt ('' when the prompt has no ASCII words)."""
+    words = re.findall(r"[A-Za-z0-9]+", text.split("|")[0].split(":")[0])
+    return "-".join(words).lower()[:limit].strip("-")

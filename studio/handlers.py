@@ -17,14 +17,14 @@ import pandas as pd
 import torch
 
 from imagination.errors import UserError
-from imagination.io import to_pil
+from imagination.io import slug, to_pil
 from imagination.models import registry
 from imagination.pipeline import ImagineSettings, Neuron, Run, score
 from imagination import media
 from studio import forms
 from studio.guard import refuse
 from studio.live import Live, StopBoard, finish_in_background
-from studio.outputs import Outputs, slug
+from studio.outputs import Outputs
 
 SKIP = gr.skip
 

@@ -8,22 +8,15 @@ refused. Sequences (GIF, MP4, contact sheets) go into its `sequences/` sub-folde
 from __future__ import annotations
 
 import itertools
-import re
 import time
 from pathlib import Path
 
 import torch
 
 from imagination.errors import UserError
-from imagination.io import read_metadata, save_png
+from imagination.io import read_metadata, save_png, slug
 
 _counter = itertools.count()
-
-
-def slug(text: str, limit: int = 40) -> str:
-    """A short, ASCII-only file-name part of a prompt ('' when the prompt has no ASCII words)."""
-    words = re.findall(r"[A-Za-z0-9]+", text.split("|")[0].split(":")[0])
-    return "-".join(words).lower()[:limit].strip("-")
 
 
 class Outputs:
