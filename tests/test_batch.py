@@ -190,3 +190,14 @@ def test_a_killed_worker_has_its_item_retried_and_every_item_lands_once(job, tmp
     assert all(r["status"] == "done" for r in records)
     assert max(r["attempts"] for r in records) == 2  # the killed worker's item ran again elsewhere
     assert len(pngs(tmp_path / "out")) == 9
+
+
+def test_the_readme_job_example_is_a_valid_job(tmp_path):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Batch jobs"):]
+    example = section[section.index("```yaml") + len("```yaml"):section.index("```", section.index("```yaml") + 7)]
+    (tmp_path / "job.yaml").write_text(example, encoding="utf-8")
+    items = read_job(tmp_path / "job.yaml")
+    assert [i.kind for i in items] == ["image"] * 6 + ["poem", "family"]
+    assert [i.settings.seed for i in items[:6]] == [1, 2, 3, 0, 1, 2]
+    assert items[-1].settings.canvas == "pixels" and len(items[-1].settings.prompts) == 4
