@@ -58,10 +58,17 @@ def test_a_job_expands_and_writes_images_manifest_and_index(job, tmp_path):
     assert [r["status"] for r in records] == ["done"] * 6
     assert len(pngs(out)) == 1 + 1 + 3 + 2 + 1 + 1  # the poem: 2 lines + its contact sheet
     assert (out / items[2].files[-2]).read_bytes()[:6] == b"GIF89a"
+    from imagination import media
+
+    poem_files = read_manifest(out)[2]["files"]
+    assert (f"{items[2].stem}.mp4" in poem_files) == media.ffmpeg_works()  # the film, as the studio makes it
     meta = read_metadata(out / items[0].files[0])
     assert meta["prompt"] == "snowy mountains" and meta["seed"] == 1 and meta["batch_item"] == items[0].key
     assert [json.loads(line)["key"] for line in (out / "manifest.jsonl").read_text().splitlines()] == \
         [i.key for i in items]
+    family = read_manifest(out)[3]["similarity"]["clip-demo"]  # each image scored against its own prompt
+    assert family == [round(read_metadata(out / name)["similarity"]["clip-demo"][text], 4)
+                      for name, text in zip(items[3].files, items[3].settings.prompts)]
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "6 of 6 items done" in index and index.index("床前明月光") < index.index("疑是地上霜")
     assert all(f in index for i in items for f in i.files if f.endswith(".png") and "-sheet" not in f)

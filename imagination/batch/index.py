@@ -37,7 +37,7 @@ def write_index(out: Path, items, records: list[dict]) -> Path:
 
 def _item(item, record: dict | None) -> str:
     s = item.settings
-    title = html.escape(item.name or item.captions[0])
+    title = html.escape(item.name or " / ".join(item.settings.prompts))
     head = (f"<h2>{title} <small>· {html.escape(item.kind)} · {html.escape(', '.join(s.models))} · "
             f"{s.canvas} · seed {s.seed}</small></h2>")
     if record is None or record.get("status") not in ("done", "failed"):
@@ -54,6 +54,6 @@ def _item(item, record: dict | None) -> str:
                        f"alt='{html.escape(caption)}'></a><figcaption>{html.escape(caption)}<br>{score}"
                        f"</figcaption></figure>")
     extras = [f for f in record["files"] if f not in images]
-    links = "".join(f"<a href='{html.escape(f)}'>{html.escape(f.rsplit('.', 1)[-1] if f.endswith('.gif') else 'contact sheet')}</a>"
-                    for f in extras)
+    label = {".gif": "GIF", ".mp4": "film", ".png": "contact sheet"}
+    links = "".join(f"<a href='{html.escape(f)}'>{label[Path(f).suffix]}</a>" for f in extras)
     return f"<div class='item'>{head}<div class='grid'>{''.join(figures)}</div><div class='files'>{links}</div></div>"

@@ -13,6 +13,7 @@ import torch
 from imagination.batch.jobs import Item
 from imagination.errors import UserError
 from imagination.io import png_bytes, to_pil
+from imagination.objectives import parse_prompt
 
 
 def worker_name() -> str:
@@ -48,12 +49,15 @@ def render(item: Item, device: str = "auto") -> dict:
         files[name] = png_bytes(image, dict(meta, batch_item=item.key, batch_name=item.name))
     if item.kind == "poem":
         files.update(_sequence(item, result.images))
-    return {"status": "done", "files": files, "similarity": result.similarity, "steps": result.steps,
+    own = [parse_prompt(prompt)[0].text for prompt in item.settings.prompts]  # each image's own (first) text
+    similarity = {model: [round(rows[b].get(text, float("nan")), 4) for b, text in enumerate(own)]
+                  for model, rows in result.similarity.items()}
+    return {"status": "done", "files": files, "similarity": similarity, "steps": result.steps,
             "seconds": round(time.perf_counter() - start, 2), "worker": worker_name()}
 
 
 def _sequence(item: Item, images: torch.Tensor) -> dict[str, bytes]:
-    """A poem's GIF and captioned contact sheet, as the studio's Poem tab makes them."""
+    """A poem's GIF, captioned contact sheet and (where ffmpeg works) MP4, as the studio's Poem tab makes them."""
     import tempfile
     from pathlib import Path
 
@@ -64,4 +68,8 @@ def _sequence(item: Item, images: torch.Tensor) -> dict[str, bytes]:
         gif = media.save_gif(pictures, Path(folder) / "poem.gif")
         sheet = io.BytesIO()
         media.contact_sheet(pictures, item.captions).save(sheet, format="PNG")
-        return {f"{item.stem}.gif": gif.read_bytes(), f"{item.stem}-sheet.png": sheet.getvalue()}
+        files = {f"{item.stem}.gif": gif.read_bytes(), f"{item.stem}-sheet.png": sheet.getvalue()}
+        film = media.save_mp4(pictures, Path(folder) / "poem.mp4")
+        if film is not None:
+            files[f"{item.stem}.mp4"] = film.read_bytes()
+        return files

@@ -74,6 +74,5 @@ def _write(out: Path, item: Item, outcome: dict) -> dict:
         return dict(record, files=[], error=outcome.get("error", "failed"))
     for name, data in outcome["files"].items():
         write_atomically(out / name, data)
-    similarity = {model: [round(next(iter(row.values())), 4) for row in rows]
-                  for model, rows in outcome["similarity"].items()}
-    return dict(record, files=list(outcome["files"]), similarity=similarity, steps_done=outcome.get("steps"))
+    return dict(record, files=list(outcome["files"]), similarity=outcome["similarity"],
+                steps_done=outcome.get("steps"))
