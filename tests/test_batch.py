@@ -208,3 +208,12 @@ def test_the_readme_job_example_is_a_valid_job(tmp_path):
     assert [i.kind for i in items] == ["image"] * 6 + ["poem", "family"]
     assert [i.settings.seed for i in items[:6]] == [1, 2, 3, 0, 1, 2]
     assert items[-1].settings.canvas == "pixels" and len(items[-1].settings.prompts) == 4
+
+
+def test_model_takes_one_name_or_a_list():
+    from imagination.batch.jobs import expand
+
+    assert expand({"prompt": "sea", "model": "clip"})[0].settings.models == ["clip"]
+    assert expand({"prompt": "sea", "model": ["clip", "brivl"]})[0].settings.models == ["clip", "brivl"]
+    with pytest.raises(UserError, match="give model or models, not both"):
+        expand({"prompt": "sea", "model": "clip", "models": ["brivl"]})

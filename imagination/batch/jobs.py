@@ -132,7 +132,8 @@ def expand(fields: dict, line: int = 0) -> list[Item]:
     if "model" in fields:
         if "models" in fields:
             raise UserError("give model or models, not both")
-        fields["models"] = [fields.pop("model")]
+        model = fields.pop("model")
+        fields["models"] = model if isinstance(model, list) else [model]
     if isinstance(fields.get("models"), str):
         fields["models"] = [fields["models"]]
     items = []
