@@ -149,11 +149,10 @@ def test_the_in_process_path_never_imports_ray(job, tmp_path, tiny_checkpoints):
 
 
 # --- Ray ------------------------------------------------------------------------------------------
-ray = pytest.importorskip("ray")
-
-
 @pytest.fixture(scope="module")
 def local_ray(tiny_checkpoints):
+    """One local Ray for the module (started by the first RayEngine, with the tiny checkpoints' path)."""
+    ray = pytest.importorskip("ray")
     yield
     ray.shutdown()
 
