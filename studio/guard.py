@@ -89,7 +89,7 @@ class GuardedBlocks(gr.Blocks):
 
     async def preprocess_data(self, block_fn, inputs, state, explicit_call: bool = False):
         what = f"/{block_fn.api_name}" if isinstance(block_fn.api_name, str) else block_fn.name
-        if len(inputs) != len(block_fn.inputs):
+        if len(inputs) < len(block_fn.inputs):  # more are ignored, as Gradio does
             raise refuse(what, f"expected {len(block_fn.inputs)} inputs, got {len(inputs)}")
         names = parameter_names(block_fn.fn) if block_fn.fn else []
         for i, (block, value) in enumerate(zip(block_fn.inputs, inputs)):
