@@ -112,10 +112,12 @@ def test_a_failing_item_is_recorded_and_the_others_go_on(job, tmp_path, capsys):
     ('{"prompt": "sea", "seeds": [1], "repeat": 2}', "job.jsonl line 3: give seeds or repeat, not both"),
     ('{"prompt": "sea"', "job.jsonl line 3: not JSON"),
     ('{"poem": []}', "job.jsonl line 3: poem lines are empty"),
+    ("\udcff", "is not UTF-8 text"),
 ])
 def test_a_malformed_job_is_refused_before_any_work(tmp_path, capsys, line, message):
     job = tmp_path / "job.jsonl"
-    job.write_text('{"defaults": {"size": 32, "steps": 1}}\n{"prompt": "a lake"}\n' + line + "\n")
+    job.write_text('{"defaults": {"size": 32, "steps": 1}}\n{"prompt": "a lake"}\n' + line + "\n",
+                   errors="surrogateescape")  # the last case writes a byte that is not UTF-8
     out = tmp_path / "out"
     assert main(["batch", str(job), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()

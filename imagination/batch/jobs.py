@@ -5,7 +5,7 @@ A job is JSON Lines (an optional first line `{"defaults": {...}}`, then one item
 `ImagineSettings` takes (`prompt` or `prompts`, `model` or `models`, canvas, steps, size, seed, cutn,
 lr, negative, ...) plus an optional `name`, or:
   - `poem: [line, ...]` (or one string with a line per row): the lines as one batched sequence in one
-    style, written with its GIF and contact sheet;
+    style, written with its GIF, contact sheet and MP4;
   - `family: {template: "mountains with {}", fillers: [forest, stones]}`: one batched run;
   - `seeds: [1, 2, 3]` or `repeat: N` (seeds seed, seed+1, ...): one item per seed.
 Every item gets a key, a hash of its resolved settings, so a re-run knows what is already done.
@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from imagination.errors import UserError
-from imagination.objectives import parse_prompt
 from imagination.io import slug
 from imagination.models import registry
+from imagination.objectives import parse_prompt
 from imagination.pipeline import ImagineSettings
 
 SETTINGS_FIELDS = set(ImagineSettings.__dataclass_fields__) - {"neuron", "device"}
@@ -51,7 +51,10 @@ def read_job(path: str | Path, overrides: dict | None = None) -> list[Item]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"job file {path} not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"job file {path} is not UTF-8 text") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         defaults, raw = _read_yaml(text, path)
     elif path.suffix.lower() == ".txt":
