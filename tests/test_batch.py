@@ -125,6 +125,13 @@ def test_a_malformed_job_is_refused_before_any_work(tmp_path, capsys, line, mess
     assert not out.exists()  # nothing ran, not even the good first item
 
 
+def test_an_output_folder_that_cannot_be_written_is_one_line(job, tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    assert main(["batch", str(job), "--out", str(tmp_path / "taken"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot write to the output folder") and len(err.splitlines()) == 1
+
+
 def test_yaml_jobs_name_their_lines_and_prompt_lists_take_flags(tmp_path, capsys):
     job = tmp_path / "job.yaml"
     job.write_text("defaults:\n  size: 32\nitems:\n  - prompt: sea\n  - prompt: sky\n    steps: 0\n")

@@ -47,13 +47,14 @@ def run_job(items: list[Item], out: str | Path, engine=None, progress=None) -> l
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        manifest = open(out / MANIFEST, "a", encoding="utf-8")
     except OSError as error:
-        raise UserError(f"cannot create the output folder {out}: {error.strerror}") from None
+        raise UserError(f"cannot write to the output folder {out}: {error.strerror}") from None
     engine = engine or InProcess()
     finished = done_keys(out)
     records = [dict(item.describe(), status="skipped") for item in items if item.key in finished]
     todo = [item for item in items if item.key not in finished]
-    with open(out / MANIFEST, "a", encoding="utf-8") as manifest:
+    with manifest:
         for item, outcome in engine.run(todo):
             record = _write(out, item, outcome)
             manifest.write(json.dumps(record, ensure_ascii=False) + "\n")
