@@ -7,7 +7,7 @@ number of cutouts). Rather than a formula per model, the step's forward pass is 
 tensor saved for backward are added up; that is exact for any model, canvas and size. The peak
 resident memory a step adds then measured 1.1-2.0x those bytes on the 2-core CPU (demo models,
 sizes 128-512, batch 1-4, VQGAN/pixel/pyramid canvases, CLIP and BriVL): `PEAK_PER_SAVED_BYTE` and
-`FIXED_BYTES` fit those runs within ±25%, and tests/test_memory.py holds the estimate to ±30%
+`FIXED_BYTES` fit those runs within -11%...+18%, and tests/test_memory.py holds the estimate to ±30%
 of a measured peak. The check refuses a run that needs more than is free (`MemAvailable` on Linux,
 `cudaMemGetInfo` on a GPU); where free memory cannot be read, nothing is refused.
 """
