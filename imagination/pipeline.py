@@ -18,8 +18,8 @@ from imagination.augment import AUGMENTATIONS, Cutouts, ImageJitter
 from imagination.canvases.pixels import FourierCanvas, PlainCanvas, PyramidCanvas
 from imagination.errors import UserError
 from imagination.io import load_image
-from imagination.memory import check_fits
 from imagination.loop import CutoutRamp, Plateau, Progress, Schedule, optimise
+from imagination.memory import check_fits
 from imagination.models import registry
 from imagination.objectives import ChannelTarget, Objective, Priors, Targets, parse_prompt
 
