@@ -30,7 +30,7 @@ CSS = """
 #intro p { color: var(--body-text-color-subdued); max-width: 60em; }
 .status textarea { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.9em; }
 .live-image img { width: 100% !important; height: 100% !important; object-fit: contain; }
-#models_table td:nth-child(2), #models_table th:nth-child(2) { white-space: nowrap; }
+#models_table td:nth-child(-n+2), #models_table th:nth-child(-n+2) { white-space: nowrap; }
 footer { opacity: 0.7; }
 """
 

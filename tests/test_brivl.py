@@ -71,7 +71,8 @@ def test_vocab_in_roberta_subfolder_and_missing_files(folder, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     problems = missing_brivl_files(empty)
-    assert len(problems) == 2 and CKPT in problems[0] and "vocab.txt" in problems[1]
+    assert problems == [f"{empty}/{CKPT}", f"{empty}/vocab.txt"]  # paths, like the other families' lists
+    assert missing_brivl_files(tmp_path / "absent") == [f"{tmp_path / 'absent'}/{CKPT}", f"{tmp_path / 'absent'}/vocab.txt"]
 
 
 # --- RoI pooling --------------------------------------------------------------------------------

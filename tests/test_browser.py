@@ -106,7 +106,7 @@ def test_run_shows_live_image_then_final_and_stop_keeps_it(page, studio_url):
     shot(page, outputs, "studio-stopped.png")
 
 
-ONE_LINE_STATUS = """() => [...document.querySelectorAll('#models_table tbody td:nth-child(2)')].map(td => {
+ONE_LINE = """(selector) => [...document.querySelectorAll(selector)].map(td => {
     const range = document.createRange();
     range.selectNodeContents(td);
     return [td.innerText.trim(), new Set([...range.getClientRects()].map(r => Math.round(r.top))).size];
@@ -115,10 +115,12 @@ ONE_LINE_STATUS = """() => [...document.querySelectorAll('#models_table tbody td
 
 @pytest.mark.parametrize("width", [1400, 900])
 def test_models_tab_keeps_each_status_on_one_line(page, width):
-    """The status column was squeezed until its words broke ('read y', 'miss ing')."""
+    """The status column was squeezed until its words broke ('read y', 'miss ing'), then the names did."""
     page.get_by_role("tab", name="Models").click()  # at the fixture's width (narrower hides it in a menu)
     page.wait_for_selector("#models_table tbody td")
     page.set_viewport_size({"width": width, "height": 900})
-    cells = page.evaluate(ONE_LINE_STATUS)
+    cells = page.evaluate(ONE_LINE, "#models_table tbody td:nth-child(2)")
     assert cells and {text.split()[-1] for text, _ in cells} <= {"ready", "missing"}
     assert all(lines == 1 for _, lines in cells), cells
+    names = page.evaluate(ONE_LINE, "#models_table tbody td:nth-child(1) strong")  # 'clip-vit-base-patch3 2' once
+    assert len(names) == len(cells) and all(lines == 1 for _, lines in names), names

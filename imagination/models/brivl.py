@@ -367,9 +367,16 @@ def _folder_problems(directory: Path) -> tuple[list[str], Path | None, Path | No
 
 
 def missing_brivl_files(directory: str | Path) -> list[str]:
-    """Human-readable list of what a BriVL folder lacks (empty when it is ready to load).
-    config.yml is optional: without it the public eval.yml values are used."""
-    return _folder_problems(Path(directory))[0]
+    """The files a BriVL folder still lacks, as paths like the other families' (empty when ready);
+    a folder with several checkpoints says so. config.yml is optional: without it the public eval.yml
+    values are used."""
+    directory = Path(directory)
+    problems, ckpt, vocab = _folder_problems(directory)
+    if not problems:
+        return []
+    several = [p for p in problems if "checkpoints (" in p]
+    return several + ([] if ckpt or several else [f"{directory}/{OFFICIAL_CHECKPOINT}"]) + \
+        ([] if vocab else [f"{directory}/vocab.txt"])
 
 
 def _read_config(directory: Path) -> dict:
