@@ -183,6 +183,16 @@ def _write_mp4(frames, path: Path, fps: int) -> bool:
     return True
 
 
+
+def save_sequence(images: list[Image.Image], captions: list[str], stem: Path) -> list[Path]:
+    """A sequence (a poem's lines) as STEM.gif, STEM-sheet.png (captioned) and, where ffmpeg works,
+    STEM.mp4: what the studio's Poem tab offers and a batch job writes for a poem item."""
+    gif = save_gif(images, stem.with_name(f"{stem.name}.gif"))
+    sheet = stem.with_name(f"{stem.name}-sheet.png")
+    contact_sheet(images, captions).save(sheet)
+    film = save_mp4(images, stem.with_name(f"{stem.name}.mp4"))
+    return [gif, sheet] + ([film] if film else [])
+
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
 

@@ -140,12 +140,8 @@ class Handlers:
         from PIL import Image
 
         images = [Image.open(p).convert("RGB") for p in paths]
-        hint = f"poem {slug(lines[0])}"
-        gif = media.save_gif(images, self.outputs.new_path(hint, ".gif", self.outputs.sequences))
-        sheet_path = self.outputs.new_path(hint, "-sheet.png", self.outputs.sequences)
-        media.contact_sheet(images, lines).save(sheet_path)
-        mp4 = media.save_mp4(images, self.outputs.new_path(hint, ".mp4", self.outputs.sequences))
-        return [gif, sheet_path] + ([mp4] if mp4 else [])
+        stem = self.outputs.new_path(f"poem {slug(lines[0])}", "", self.outputs.sequences)
+        return media.save_sequence(images, lines, stem)
 
     # --- Compare BriVL <-> CLIP -------------------------------------------------------------------
     def compare(self, chinese, english, canvas, steps, size, seed, lock_seed, request: gr.Request = None):

@@ -3,7 +3,6 @@ filesystem is needed. The same function serves the in-process engine and every R
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import time
@@ -63,13 +62,6 @@ def _sequence(item: Item, images: torch.Tensor) -> dict[str, bytes]:
 
     from imagination import media
 
-    pictures = [to_pil(image) for image in images]
     with tempfile.TemporaryDirectory() as folder:
-        gif = media.save_gif(pictures, Path(folder) / "poem.gif")
-        sheet = io.BytesIO()
-        media.contact_sheet(pictures, item.captions).save(sheet, format="PNG")
-        files = {f"{item.stem}.gif": gif.read_bytes(), f"{item.stem}-sheet.png": sheet.getvalue()}
-        film = media.save_mp4(pictures, Path(folder) / "poem.mp4")
-        if film is not None:
-            files[f"{item.stem}.mp4"] = film.read_bytes()
-        return files
+        paths = media.save_sequence([to_pil(image) for image in images], item.captions, Path(folder) / item.stem)
+        return {path.name: path.read_bytes() for path in paths}
