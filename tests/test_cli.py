@@ -183,3 +183,12 @@ def test_an_image_too_large_to_decode_is_refused_from_its_header(command, side, 
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not list(tmp_path.glob("sea*.png"))  # no run happened
+
+
+def test_a_bad_output_path_is_refused_before_the_models_load(monkeypatch, capsys):
+    """Loading takes seconds; a typo in --out should not cost them."""
+    from imagination.models import registry
+
+    monkeypatch.setattr(registry, "load", lambda *a, **k: pytest.fail("a model was loaded before --out was checked"))
+    assert main(["imagine", "sea", "--out", "a.jpg"]) == 2
+    assert "must end in .png" in capsys.readouterr().err
