@@ -80,7 +80,7 @@ def cmd_imagine(args) -> int:
     film = Film() if video else None
     previous = signal.signal(signal.SIGINT, lambda *_: run.stop())  # Ctrl-C keeps the image so far
     try:
-        bar = tqdm(total=settings.steps, unit="step", disable=args.quiet, file=sys.stderr)
+        bar = tqdm(total=run.settings.steps, unit="step", disable=args.quiet, file=sys.stderr)
         for event in run:
             if film is not None:
                 film.add(event)
@@ -104,9 +104,9 @@ def cmd_imagine(args) -> int:
               f"{result.steps} is kept; lower the weights or the lr", file=sys.stderr)
         return 1
     if result.stopped:
-        print(f"stopped after {result.steps} of {settings.steps} steps", file=sys.stderr)
+        print(f"stopped after {result.steps} of {run.settings.steps} steps", file=sys.stderr)
     elif result.metadata[0].get("plateaued"):
-        print(f"plateaued: done after {result.steps} of {settings.steps} steps", file=sys.stderr)
+        print(f"plateaued: done after {result.steps} of {run.settings.steps} steps", file=sys.stderr)
     return 0
 
 
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="vqgan tokens, pixels (Fourier), pyramid (multi-resolution pixels) or plain (the paper's "
                         "noise image)")
     p.add_argument("--vqgan", default="vqgan", help="which VQGAN decodes the vqgan canvas")
-    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--steps", type=int, help="default: 100 for CLIP alone on the VQGAN canvas, else 150 (README, Speed)")
     p.add_argument("--size", type=int, default=128, help="image side in pixels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=None, help="Adam step size (default: the canvas's, see README)")

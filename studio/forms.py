@@ -28,7 +28,7 @@ CANVAS_CHOICES = [("VQGAN", "vqgan"), ("Fourier pixels", "pixels"), ("Multi-reso
 
 # name: (low, high, default); the sliders use the same numbers, the API is checked against them.
 LIMITS = {
-    "steps": (1, 1000, 150),
+    "steps": (0, 1000, 0),  # 0: the default for the canvas and models (100 for CLIP alone on the VQGAN, else 150)
     "size": (32, 512, 128),
     "cutn": (1, 128, ImagineSettings.cutn),
     "cut_pow": (0.1, 3.0, 1.0),
@@ -169,7 +169,7 @@ def advanced(lr, cutn, cut_pow, augmentations, preview_every, **priors) -> dict:
 
 
 def basics(canvas, steps, size) -> dict:
-    return dict(canvas=check_choice("canvas", canvas, CANVAS_CHOICES), steps=check_number("steps", steps),
+    return dict(canvas=check_choice("canvas", canvas, CANVAS_CHOICES), steps=check_number("steps", steps) or None,
                 size=check_number("size", size))
 
 

@@ -83,7 +83,8 @@ def run_controls(prefix: str) -> dict:
     controls = {"canvas": gr.Radio(forms.CANVAS_CHOICES, value="vqgan", label="Canvas", info=info,
                                    elem_id=f"{prefix}canvas")}
     with gr.Row():
-        controls["steps"] = _slider("steps", "Steps", elem_id=f"{prefix}steps")
+        controls["steps"] = _slider("steps", "Steps", info="0 = the default: 100 for CLIP alone on the VQGAN "
+                                    "canvas, else 150", elem_id=f"{prefix}steps")
         controls["size"] = _slider("size", "Size (px)", step=16, elem_id=f"{prefix}size")
     with gr.Row(equal_height=True):
         controls["seed"] = gr.Number(value=secrets.randbelow(forms.LIMITS["seed"][1]), label="Seed", precision=0,

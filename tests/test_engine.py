@@ -114,10 +114,11 @@ def test_metadata_records_what_reproduces_the_image():
     for key in ("prompt", "models", "canvas", "vqgan", "steps", "lr", "size", "seed", "cutn", "cut_pow",
                 "augmentations", "negative", "version", "similarity"):
         assert key in meta, key
-    from imagination.pipeline import CANVAS_DEFAULTS
+    from imagination.pipeline import default_settings
 
     assert meta["models"] == ["clip-demo"] and meta["vqgan"] == "vqgan-demo"
-    assert (meta["lr"], meta["schedule"]) == (CANVAS_DEFAULTS["vqgan"]["lr"], CANVAS_DEFAULTS["vqgan"]["schedule"])
+    defaults = default_settings("vqgan", ["clip"])
+    assert (meta["lr"], meta["schedule"]) == (defaults["lr"], defaults["schedule"])
     assert run.result.tokens is not None and len(run.result.tokens[0]) == 32 // run.canvas.factor
 
 
@@ -133,15 +134,41 @@ def test_until_plateau_ends_a_flat_run_early_and_says_so():
 def test_a_default_vqgan_run_follows_its_canvas_schedule(monkeypatch):
     """The VQGAN default is a cosine decay (bench/RESULTS.md, time to quality): the rate the optimiser
     uses falls from the canvas's lr to a tenth of it by the last step."""
-    from imagination.pipeline import CANVAS_DEFAULTS
+    from imagination.pipeline import default_settings
 
     rates, step = [], torch.optim.Adam.step
     monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: rates.append(self.param_groups[0]["lr"])
                         or step(self, *a, **k))
     _run(canvas="vqgan", steps=10)
-    lr = CANVAS_DEFAULTS["vqgan"]["lr"]
+    lr = default_settings("vqgan", ["clip"])["lr"]
     assert len(rates) == 10 and rates[0] == pytest.approx(lr, rel=0.05) and rates[-1] == pytest.approx(lr / 10)
     assert all(a >= b for a, b in zip(rates, rates[1:]))
+
+
+@pytest.mark.parametrize("prompts, models, canvas, steps, lr", [
+    (["snow"], None, "vqgan", 100, 0.3),  # CLIP alone on the VQGAN: as good after 100 steps at lr 0.3
+    (["snow"], ["clip-demo"], "vqgan", 100, 0.3),
+    (["雪山"], None, "vqgan", 150, 0.2),  # BriVL needs 150 (README, Speed)
+    (["snow"], ["clip", "brivl"], "vqgan", 150, 0.2),  # with BriVL in the run: the canvas's own
+    (["snow"], None, "pixels", 150, 0.05),
+])
+def test_steps_and_lr_left_empty_follow_the_canvas_and_the_models(prompts, models, canvas, steps, lr):
+    settings = ImagineSettings(prompts=prompts, models=models, canvas=canvas).validated()
+    assert (settings.steps, settings.lr) == (steps, lr)
+    chosen = ImagineSettings(prompts=prompts, models=models, canvas=canvas, steps=7, lr=0.01).validated()
+    assert (chosen.steps, chosen.lr) == (7, 0.01)
+
+
+def test_a_default_cli_run_counts_the_steps_it_will_take(monkeypatch, tmp_path, capsys):
+    """No --steps: the bar and the PNG show the resolved count, not a fixed 150."""
+    from imagination import pipeline
+    from imagination.cli import main
+    from imagination.io import read_metadata
+
+    monkeypatch.setitem(pipeline.KIND_DEFAULTS, ("vqgan", "clip"), dict(steps=3, lr=0.3))
+    out = tmp_path / "a.png"
+    assert main(["imagine", "snow", "--size", "32", "--cutn", "2", "--out", str(out)]) == 0
+    assert read_metadata(out)["steps"] == 3 and "3/3" in capsys.readouterr().err
 
 
 def _nan_from_call(monkeypatch, first_bad: int):

@@ -40,12 +40,12 @@ def poem_args(**overrides) -> dict:
 
 
 CASES = [  # (endpoint, fields changed from a valid call, the message the caller must read)
-    ("/imagine", dict(steps="abc"), "steps must be a number from 1 to 1000, got 'abc'"),
-    ("/imagine", dict(steps=None), "steps is empty: give a number from 1 to 1000"),
-    ("/imagine", dict(steps="3"), "steps must be a number from 1 to 1000, got '3'"),
+    ("/imagine", dict(steps="abc"), "steps must be a number from 0 to 1000, got 'abc'"),
+    ("/imagine", dict(steps=None), "steps is empty: give a number from 0 to 1000"),
+    ("/imagine", dict(steps="3"), "steps must be a number from 0 to 1000, got '3'"),
     ("/imagine", dict(steps=2.5), "steps must be a whole number, got 2.5"),
-    ("/imagine", dict(steps=0), "steps must be from 1 to 1000, got 0"),
-    ("/imagine", dict(steps=10**9), "steps must be from 1 to 1000"),
+    ("/imagine", dict(steps=-1), "steps must be from 0 to 1000, got -1"),
+    ("/imagine", dict(steps=10**9), "steps must be from 0 to 1000"),
     ("/imagine", dict(size="abc"), "size must be a number from 32 to 512, got 'abc'"),
     ("/imagine", dict(size=17), "size must be from 32 to 512, got 17"),
     ("/imagine", dict(size=4096), "size must be from 32 to 512, got 4096"),
@@ -119,7 +119,7 @@ def test_raw_http_with_a_wrong_type_gets_the_same_message(studio_server, client,
     caplog.set_level(logging.INFO, logger="studio")
     url, _ = studio_server
     stream = raw_call(url, client, "/imagine", steps="abc")
-    assert "steps must be a number from 1 to 1000, got 'abc'" in stream
+    assert "steps must be a number from 0 to 1000, got 'abc'" in stream
     assert "Traceback" not in capfd.readouterr().err
 
 

@@ -207,7 +207,7 @@ def _hostile_file(path: Path) -> str:
     ({"prompt": "   "}, "the prompt is empty"),
     ({"prompt": "sea:abc"}, "weight 'abc' in 'sea:abc' is not a number"),
     ({"prompt": "a" * 600}, "at most 500"),
-    ({"steps": 5000}, "steps must be from 1 to 1000, got 5000"),
+    ({"steps": 5000}, "steps must be from 0 to 1000, got 5000"),
     ({"size": 8}, "size must be from 32 to 512, got 8"),
     ({"model": "both", "second_prompt": ""}, "prompt in the other language is empty"),
     ({"init_image": "fake.png"}, "the start image 'fake.png' is not an image"),
@@ -327,7 +327,7 @@ def test_forms_check_numbers_and_text():
     from studio import forms
 
     assert forms.check_number("steps", "150") == 150
-    for bad in (0, 1001, 2.5, "x", None, float("nan")):
+    for bad in (-1, 1001, 2.5, "x", None, float("nan")):
         with pytest.raises(UserError):
             forms.check_number("steps", bad)
     with pytest.raises(UserError, match="Chinese text"):

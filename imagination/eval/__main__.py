@@ -60,14 +60,15 @@ def reconstruction_psnr(images, device) -> float:
     return torch.cat(values).mean().item()
 
 
-def imagine_all(model: str, canvas: str, steps: int, cutn: int, device: str, seed: int = 0,
-                **overrides) -> torch.Tensor:
-    """The 20 prompts imagined in one batched run (the canvas's defaults otherwise)."""
+def imagine_all(model: str, canvas: str, steps: int | None, cutn: int, device: str, seed: int = 0,
+                **overrides) -> tuple[torch.Tensor, int]:
+    """The 20 prompts imagined in one batched run (the canvas's defaults otherwise); the images and
+    the steps they took."""
     run = Run(ImagineSettings(prompts=prompts(LANGUAGE[model]), models=[model], canvas=canvas, steps=steps,
                               cutn=cutn, seed=seed, share_init=False, device=device, **overrides))
     for _ in run:
         pass
-    return run.result.images
+    return run.result.images, run.result.steps
 
 
 def save_sheet(images: torch.Tensor, path: Path) -> None:
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--scenes", type=int, default=200)
-    parser.add_argument("--steps", type=int, default=ImagineSettings.steps, help="imagination steps (the studio default)")
+    parser.add_argument("--steps", type=int, help="imagination steps (default: the canvas's and model's, as the studio)")
     parser.add_argument("--cutn", type=int, default=ImagineSettings.cutn,
                         help="cutouts per image per step (the studio default)")
     parser.add_argument("--canvases", default=",".join(CANVASES), help=f"comma list from {','.join(CANVASES)}")
@@ -149,8 +150,9 @@ def main(argv=None) -> int:
         for canvas in args.canvases.split(","):
             for model in args.models.split(","):
                 began = time.perf_counter()
-                batch = imagine_all(model, canvas, args.steps, args.cutn, args.device, args.seed, **overrides)
+                batch, steps = imagine_all(model, canvas, args.steps, args.cutn, args.device, args.seed, **overrides)
                 figures = quality(batch, model, judge, reference, args.device)
+                figures["steps"] = steps
                 figures["seconds_per_image"] = (time.perf_counter() - began) / len(batch)  # one batched run
                 report["imagination"][f"{canvas}/{model}"] = figures
                 if args.save_images:

@@ -92,6 +92,13 @@ FAMILIES: dict[str, list[str]] = {
 }
 
 
+def kind_of(name: str) -> str | None:
+    """"clip", "brivl" or "vqgan" for a model or family name, without looking for its files; None if unknown."""
+    key = name.strip().lower()
+    key = FAMILIES[key][0] if key in FAMILIES else key
+    return MODELS[key].kind if key in MODELS else None
+
+
 def resolve(name: str) -> ModelSpec:
     """A model or family name -> the spec to load; a clear UserError when it cannot be loaded."""
     key = name.strip().lower()
