@@ -19,7 +19,7 @@ import torch
 from imagination.errors import UserError
 from imagination.io import slug, to_pil
 from imagination.models import registry
-from imagination.pipeline import ImagineSettings, Neuron, Run, score
+from imagination.pipeline import ImagineSettings, Neuron, Run, default_settings, score
 from imagination import media
 from studio import forms
 from studio.guard import refuse
@@ -153,6 +153,8 @@ class Handlers:
             chinese, english = forms.check_text(chinese, "Chinese text"), forms.check_text(english, "English text")
             seed = forms.draw_seed(seed, lock_seed)
             common = dict(seed=seed, preview_every=5, device=self.device, **forms.basics(canvas, steps, size))
+            both = default_settings(common["canvas"], ["brivl", "clip"])  # one footing: what a run with both gets
+            common.update(steps=common["steps"] or both["steps"], lr=both["lr"])
         with self._watch(request) as watch:
             yield SKIP(), SKIP(), "loading models…", SKIP(), seed
             lives = [watch.add(self._start(ImagineSettings(prompts=[chinese], models=["brivl"], **common), "BriVL")),

@@ -164,6 +164,19 @@ def test_compare_cross_scores(studio):
     assert all(isinstance(v, float) for row in table["data"] for v in row[1:])
 
 
+def test_compare_runs_both_models_on_one_footing(studio, monkeypatch):
+    """Steps left at 0: both runs take the same steps and lr, though CLIP alone would get fewer (README, Speed)."""
+    from imagination import pipeline
+
+    monkeypatch.setitem(pipeline.CANVAS_DEFAULTS, "pixels", dict(pipeline.CANVAS_DEFAULTS["pixels"], steps=4))
+    monkeypatch.setitem(pipeline.KIND_DEFAULTS, ("pixels", "clip"), dict(steps=2, lr=0.5))
+    client, _, _ = studio
+    brivl, clip, *_ = client.predict(chinese="雪山", english="snowy mountains", canvas="pixels", steps=0, size=32,
+                                     seed=11, lock_seed=True, api_name="/compare")
+    metas = [read_metadata(path) for path in (brivl, clip)]
+    assert [(m["steps"], m["lr"]) for m in metas] == [(4, 0.05)] * 2
+
+
 def test_family_one_image_per_filler(studio):
     client, _, _ = studio
     gallery, status, seed = client.predict(
