@@ -8,7 +8,8 @@ peak RSS (`wait4`), and each variant's wall time as a ratio of the first's.
 
 A variant is `NAME=[ENV=VALUE ...] [imagine arguments]`, e.g. `'glibc=IMAGINATION_KEEP_FREED_MEMORY=0'`
 or `'steps150=--steps 150'`. Without `--variant`: the defaults, the defaults with glibc's own
-allocator thresholds (imagination/allocator.py off), and both of those at the 150 steps of before.
+allocator thresholds (imagination/allocator.py off), the defaults at before's 150 steps and lr 0.2,
+and before (both levers off).
 Figures in bench/RESULTS.md with the command that made them.
 """
 
@@ -28,8 +29,8 @@ from pathlib import Path
 from imagination.io import read_metadata
 
 DEFAULT_VARIANTS = ("defaults=", "glibc-malloc=IMAGINATION_KEEP_FREED_MEMORY=0",
-                    "defaults-150-steps=--steps 150",
-                    "before=IMAGINATION_KEEP_FREED_MEMORY=0 --steps 150")
+                    "150-steps=--steps 150 --lr 0.2",
+                    "before=IMAGINATION_KEEP_FREED_MEMORY=0 --steps 150 --lr 0.2")
 
 
 @dataclass
