@@ -3,7 +3,7 @@
 Every step allocates its activations and frees them after backward: about 50 MB at the defaults.
 glibc hands the top of its heap back to the kernel once more than `M_TRIM_THRESHOLD` bytes are free
 there, and its dynamic thresholds never settle above a step's buffers. So every step re-faulted
-those pages: about 13,000 minor page faults a step, a fifth of the step's time spent in the kernel
+those pages: about 13,000 minor page faults a step, 15-40 ms of a ~110 ms step spent in the kernel
 zeroing pages. With the thresholds fixed (blocks up to 32 MB come from the heap, and up to 64 MB of
 free heap is kept), that drops to a few dozen, and peak RSS does not grow. bench/wall.py measures
 it beside the glibc defaults; figures are in bench/RESULTS.md.

@@ -43,6 +43,7 @@ CANVAS_DEFAULTS = {
 # VQGAN images are as good after 100 steps at a higher rate, BriVL's lose the other model's
 # recognition below 150 (0.60 at 100 steps, 0.70 at 150), so a run with BriVL in it keeps 150.
 KIND_DEFAULTS = {("vqgan", "clip"): dict(steps=100, lr=0.3)}
+KIND_NAMES = {"clip": "CLIP", "brivl": "BriVL"}
 SCHEDULES = ("constant", "cosine")
 
 
@@ -59,7 +60,7 @@ def describe_defaults(canvas: str) -> str:
     parts = [f"{d['steps']} steps · lr {d['lr']:g}" + (f" ({d['schedule']})" if d["schedule"] != "constant" else "")]
     for (on, kind), refined in KIND_DEFAULTS.items():
         if on == canvas:
-            parts[0] += f", {kind.upper() if kind == 'clip' else kind} alone " + ", ".join(
+            parts[0] += f", {KIND_NAMES[kind]} alone " + ", ".join(
                 f"{v} steps" if k == "steps" else f"{k} {v:g}" for k, v in refined.items())
     if d["pad"] or d["jitter"]:
         parts.append(f"pad {d['pad']} px · jitter {d['jitter']} px")
@@ -210,7 +211,7 @@ class Run:
 
     def __init__(self, settings: ImagineSettings):
         self.settings = s = settings.validated()
-        keep_freed_memory()  # about 1.15x a CPU step: see imagination/allocator.py
+        keep_freed_memory()  # about 1.1x a CPU step: see imagination/allocator.py
         self.device = pick_device(s.device)
         self.encoders = {name: self._load_encoder(name) for name in s.models}
         batch = max(len(s.prompts), 1)
