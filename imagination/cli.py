@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="vqgan tokens, pixels (Fourier), pyramid (multi-resolution pixels) or plain (the paper's "
                         "noise image)")
     p.add_argument("--vqgan", default="vqgan", help="which VQGAN decodes the vqgan canvas")
-    p.add_argument("--steps", type=int, help="default: 100 for CLIP alone on the VQGAN canvas, else 150 (README, Speed)")
+    p.add_argument("--steps", type=int, help="default: 100 for CLIP alone on the VQGAN canvas in fp32, else 150 (README, Speed)")
     p.add_argument("--size", type=int, default=128, help="image side in pixels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=None, help="Adam step size (default: the canvas's, see README)")

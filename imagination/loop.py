@@ -113,10 +113,15 @@ def autocast_for(device: torch.device, precision: str):
     `precision="bf16"` is the user's lever (bench/RESULTS.md).
     The nearest-code search and the losses stay fp32 (they cast up explicitly).
     """
-    fast = device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_matrix_units())
-    if precision == "bf16" or (precision == "auto" and fast):
+    if runs_in_bf16(device, precision):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def runs_in_bf16(device: torch.device, precision: str) -> bool:
+    """Whether a run at `precision` ("auto", "fp32" or "bf16") on `device` steps in bf16 autocast."""
+    fast = device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_matrix_units())
+    return precision == "bf16" or (precision == "auto" and fast)
 
 
 def optimise(

@@ -19,7 +19,7 @@ from imagination.augment import AUGMENTATIONS, Cutouts, ImageJitter
 from imagination.canvases.pixels import FourierCanvas, PlainCanvas, PyramidCanvas
 from imagination.errors import UserError
 from imagination.io import load_image
-from imagination.loop import CutoutRamp, Plateau, Progress, Schedule, optimise
+from imagination.loop import CutoutRamp, Plateau, Progress, Schedule, optimise, runs_in_bf16
 from imagination.memory import check_fits
 from imagination.models import registry
 from imagination.objectives import ChannelTarget, Objective, Priors, Targets, parse_prompt
@@ -39,28 +39,29 @@ CANVAS_DEFAULTS = {
     "pyramid": dict(steps=150, lr=0.2, schedule="constant", warmup=0.0, **_PIXEL_PRIORS),
     "plain": dict(steps=150, lr=0.1, schedule="constant", warmup=0.0, **{**_PIXEL_PRIORS, "tv_weight": 5.0}),
 }
-# Refinements for a run whose models are all of one kind (README, Speed; the eval's figures): CLIP's
-# VQGAN images are as good after 100 steps at a higher rate, BriVL's lose the other model's
-# recognition below 150 (0.60 at 100 steps, 0.70 at 150), so a run with BriVL in it keeps 150.
-KIND_DEFAULTS = {("vqgan", "clip"): dict(steps=100, lr=0.3)}
+# Refinements for a run whose models are all of one kind, by the precision its steps run in (README,
+# Speed; the eval's figures): in fp32, CLIP's VQGAN images are as good after 100 steps at a higher
+# rate; in bf16 they are not (judge 0.778 / 0.70 against 0.867 / 0.75 at 150), and BriVL's lose the
+# other model's recognition below 150 (0.60 at 100 steps, 0.70 at 150), so those keep 150.
+KIND_DEFAULTS = {("vqgan", "clip", "fp32"): dict(steps=100, lr=0.3)}
 KIND_NAMES = {"clip": "CLIP", "brivl": "BriVL"}
 SCHEDULES = ("constant", "cosine")
 
 
-def default_settings(canvas: str, models: list[str]) -> dict:
-    """What the settings left at None become for this canvas and these models."""
+def default_settings(canvas: str, models: list[str], bf16: bool = False) -> dict:
+    """What the settings left at None become for this canvas, these models and this precision."""
     kinds = {registry.kind_of(m) for m in models}
-    refined = KIND_DEFAULTS.get((canvas, kinds.pop()), {}) if len(kinds) == 1 else {}
-    return {**CANVAS_DEFAULTS[canvas], **refined}
+    key = (canvas, kinds.pop(), "bf16" if bf16 else "fp32") if len(kinds) == 1 else None
+    return {**CANVAS_DEFAULTS[canvas], **KIND_DEFAULTS.get(key, {})}
 
 
 def describe_defaults(canvas: str) -> str:
     """A canvas's defaults in words, e.g. '150 steps · lr 0.05 · pad 12 px · jitter 8 px · scale 0.7–1.1 · rotate ±20°'."""
     d = CANVAS_DEFAULTS[canvas]
     parts = [f"{d['steps']} steps · lr {d['lr']:g}" + (f" ({d['schedule']})" if d["schedule"] != "constant" else "")]
-    for (on, kind), refined in KIND_DEFAULTS.items():
+    for (on, kind, precision), refined in KIND_DEFAULTS.items():
         if on == canvas:
-            parts[0] += f", {KIND_NAMES[kind]} alone " + ", ".join(
+            parts[0] += f", {KIND_NAMES[kind]} alone in {precision} " + ", ".join(
                 f"{v} steps" if k == "steps" else f"{k} {v:g}" for k, v in refined.items())
     if d["pad"] or d["jitter"]:
         parts.append(f"pad {d['pad']} px · jitter {d['jitter']} px")
@@ -99,7 +100,7 @@ class ImagineSettings:
     negative: str = ""
     canvas: str = "vqgan"  # vqgan | pixels (Fourier) | pyramid (multi-resolution) | plain (the paper's noise image)
     vqgan: str = "vqgan"
-    steps: int | None = None  # None: the canvas's default (100 for CLIP alone on the VQGAN, else 150)
+    steps: int | None = None  # None: the canvas's default (100 for CLIP alone on the VQGAN in fp32, else 150)
     size: int = 128
     seed: int = 0
     lr: float | None = None  # None: the canvas's default
@@ -139,8 +140,10 @@ class ImagineSettings:
             raise UserError(f"{len(self.prompts)} prompts in one run: at most {MAX_BATCH}")
         if self.canvas not in CANVASES:
             raise UserError(f"unknown canvas '{self.canvas}': choose one of {', '.join(CANVASES)}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise UserError(f"precision must be auto, fp32 or bf16, got {self.precision}")
         models = self.models or (["brivl"] if any(map(reads_chinese, self.prompts)) else ["clip"])
-        defaults = default_settings(self.canvas, models)
+        defaults = default_settings(self.canvas, models, runs_in_bf16(pick_device(self.device), self.precision))
         filled = {k: v if getattr(self, k) is None else getattr(self, k) for k, v in defaults.items()}
         for name, value, low, high in [("steps", filled["steps"], 1, 100_000), ("size", self.size, 16, 2048),
                                        ("cutn", self.cutn, 1, 512), ("preview_every", self.preview_every, 1, 10_000)]:
@@ -172,8 +175,6 @@ class ImagineSettings:
         unknown = set(self.augmentations) - set(AUGMENTATIONS)
         if unknown:
             raise UserError(f"unknown augmentation {sorted(unknown)[0]}: choose from {', '.join(AUGMENTATIONS)}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise UserError(f"precision must be auto, fp32 or bf16, got {self.precision}")
         for model, prompts in self.model_prompts.items():
             if model not in models:
                 raise UserError(f"prompts given for '{model}', which this run does not use (it runs "

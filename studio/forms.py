@@ -28,7 +28,7 @@ CANVAS_CHOICES = [("VQGAN", "vqgan"), ("Fourier pixels", "pixels"), ("Multi-reso
 
 # name: (low, high, default); the sliders use the same numbers, the API is checked against them.
 LIMITS = {
-    "steps": (0, 1000, 0),  # 0: the default for the canvas and models (100 for CLIP alone on the VQGAN, else 150)
+    "steps": (0, 1000, 0),  # 0: the default for the canvas and models (README, Speed)
     "size": (32, 512, 128),
     "cutn": (1, 128, ImagineSettings.cutn),
     "cut_pow": (0.1, 3.0, 1.0),

@@ -84,7 +84,7 @@ def run_controls(prefix: str) -> dict:
                                    elem_id=f"{prefix}canvas")}
     with gr.Row():
         controls["steps"] = _slider("steps", "Steps", info="0 = the default: 100 for CLIP alone on the VQGAN "
-                                    "canvas, else 150", elem_id=f"{prefix}steps")
+                                    "canvas in fp32, else 150", elem_id=f"{prefix}steps")
         controls["size"] = _slider("size", "Size (px)", step=16, elem_id=f"{prefix}size")
     with gr.Row(equal_height=True):
         controls["seed"] = gr.Number(value=secrets.randbelow(forms.LIMITS["seed"][1]), label="Seed", precision=0,

@@ -114,10 +114,11 @@ def test_metadata_records_what_reproduces_the_image():
     for key in ("prompt", "models", "canvas", "vqgan", "steps", "lr", "size", "seed", "cutn", "cut_pow",
                 "augmentations", "negative", "version", "similarity"):
         assert key in meta, key
+    from imagination.loop import runs_in_bf16
     from imagination.pipeline import default_settings
 
     assert meta["models"] == ["clip-demo"] and meta["vqgan"] == "vqgan-demo"
-    defaults = default_settings("vqgan", ["clip"])
+    defaults = default_settings("vqgan", ["clip"], runs_in_bf16(run.device, "auto"))
     assert (meta["lr"], meta["schedule"]) == (defaults["lr"], defaults["schedule"])
     assert run.result.tokens is not None and len(run.result.tokens[0]) == 32 // run.canvas.factor
 
@@ -139,24 +140,36 @@ def test_a_default_vqgan_run_follows_its_canvas_schedule(monkeypatch):
     rates, step = [], torch.optim.Adam.step
     monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: rates.append(self.param_groups[0]["lr"])
                         or step(self, *a, **k))
-    _run(canvas="vqgan", steps=10)
+    _run(canvas="vqgan", steps=10, precision="fp32")
     lr = default_settings("vqgan", ["clip"])["lr"]
     assert len(rates) == 10 and rates[0] == pytest.approx(lr, rel=0.05) and rates[-1] == pytest.approx(lr / 10)
     assert all(a >= b for a, b in zip(rates, rates[1:]))
 
 
-@pytest.mark.parametrize("prompts, models, canvas, steps, lr", [
-    (["snow"], None, "vqgan", 100, 0.3),  # CLIP alone on the VQGAN: as good after 100 steps at lr 0.3
-    (["snow"], ["clip-demo"], "vqgan", 100, 0.3),
-    (["雪山"], None, "vqgan", 150, 0.2),  # BriVL needs 150 (README, Speed)
-    (["snow"], ["clip", "brivl"], "vqgan", 150, 0.2),  # with BriVL in the run: the canvas's own
-    (["snow"], None, "pixels", 150, 0.05),
+@pytest.mark.parametrize("prompts, models, canvas, precision, steps, lr", [
+    (["snow"], None, "vqgan", "fp32", 100, 0.3),  # CLIP alone on the VQGAN in fp32: as good after 100 steps
+    (["snow"], ["clip-demo"], "vqgan", "fp32", 100, 0.3),
+    (["snow"], None, "vqgan", "bf16", 150, 0.2),  # in bf16 it is not (README, Speed)
+    (["雪山"], None, "vqgan", "fp32", 150, 0.2),  # BriVL needs 150
+    (["snow"], ["clip", "brivl"], "vqgan", "fp32", 150, 0.2),  # with BriVL in the run: the canvas's own
+    (["snow"], None, "pixels", "fp32", 150, 0.05),
 ])
-def test_steps_and_lr_left_empty_follow_the_canvas_and_the_models(prompts, models, canvas, steps, lr):
-    settings = ImagineSettings(prompts=prompts, models=models, canvas=canvas).validated()
+def test_steps_and_lr_left_empty_follow_the_canvas_models_and_precision(prompts, models, canvas, precision, steps,
+                                                                        lr):
+    settings = ImagineSettings(prompts=prompts, models=models, canvas=canvas, precision=precision).validated()
     assert (settings.steps, settings.lr) == (steps, lr)
-    chosen = ImagineSettings(prompts=prompts, models=models, canvas=canvas, steps=7, lr=0.01).validated()
+    chosen = ImagineSettings(prompts=prompts, models=models, canvas=canvas, precision=precision, steps=7,
+                             lr=0.01).validated()
     assert (chosen.steps, chosen.lr) == (7, 0.01)
+
+
+def test_auto_precision_picks_the_steps_of_the_precision_it_will_run_in(monkeypatch):
+    """On an AMX CPU (or CUDA) "auto" steps in bf16, where 100 steps did not hold the eval: 150 there."""
+    from imagination import loop
+
+    for amx, steps in ((True, 150), (False, 100)):
+        monkeypatch.setattr(loop, "cpu_has_bf16_matrix_units", lambda: amx)
+        assert ImagineSettings(prompts=["snow"], device="cpu").validated().steps == steps
 
 
 def test_a_default_cli_run_counts_the_steps_it_will_take(monkeypatch, tmp_path, capsys):
@@ -165,9 +178,9 @@ def test_a_default_cli_run_counts_the_steps_it_will_take(monkeypatch, tmp_path, 
     from imagination.cli import main
     from imagination.io import read_metadata
 
-    monkeypatch.setitem(pipeline.KIND_DEFAULTS, ("vqgan", "clip"), dict(steps=3, lr=0.3))
+    monkeypatch.setitem(pipeline.KIND_DEFAULTS, ("vqgan", "clip", "fp32"), dict(steps=3, lr=0.3))
     out = tmp_path / "a.png"
-    assert main(["imagine", "snow", "--size", "32", "--cutn", "2", "--out", str(out)]) == 0
+    assert main(["imagine", "snow", "--size", "32", "--cutn", "2", "--precision", "fp32", "--out", str(out)]) == 0
     assert read_metadata(out)["steps"] == 3 and "3/3" in capsys.readouterr().err
 
 

@@ -169,7 +169,8 @@ def test_compare_runs_both_models_on_one_footing(studio, monkeypatch):
     from imagination import pipeline
 
     monkeypatch.setitem(pipeline.CANVAS_DEFAULTS, "pixels", dict(pipeline.CANVAS_DEFAULTS["pixels"], steps=4))
-    monkeypatch.setitem(pipeline.KIND_DEFAULTS, ("pixels", "clip"), dict(steps=2, lr=0.5))
+    for precision in ("fp32", "bf16"):  # whichever this CPU's "auto" is
+        monkeypatch.setitem(pipeline.KIND_DEFAULTS, ("pixels", "clip", precision), dict(steps=2, lr=0.5))
     client, _, _ = studio
     brivl, clip, *_ = client.predict(chinese="雪山", english="snowy mountains", canvas="pixels", steps=0, size=32,
                                      seed=11, lock_seed=True, api_name="/compare")
