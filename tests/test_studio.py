@@ -353,3 +353,37 @@ def test_forms_check_numbers_and_text():
 def _write(path: Path, text: str) -> str:
     path.write_text(text)
     return str(path)
+
+
+PRELOAD = """
+import os, sys
+sys.path.insert(0, os.getcwd())
+import torch
+import app
+from imagination.models import registry
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+before = threads()
+getattr(app, sys.argv[1])("cpu")
+print(threads() - before, registry._load_cached.cache_info().currsize)  # models now cached for the first run
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through /proc")
+def test_the_studio_loads_its_models_without_leaving_an_openmp_team_on_the_main_thread():
+    """A second OpenMP team beside the run's makes libgomp stop spinning: 1.2x slower steps (app.py)."""
+    import subprocess
+    import sys
+
+    def extra_threads_and_models(function):
+        done = subprocess.run([sys.executable, "-c", PRELOAD, function], cwd=Path(__file__).resolve().parents[1],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return [int(v) for v in done.stdout.split()[-2:]]
+
+    on_main = extra_threads_and_models("preload")
+    assert on_main[0] >= 1  # the check can fail: loading on the main thread leaves OpenMP workers behind
+    assert extra_threads_and_models("preload_off_the_main_thread") == [0, on_main[1]]
