@@ -385,5 +385,7 @@ def test_the_studio_loads_its_models_without_leaving_an_openmp_team_on_the_main_
         return [int(v) for v in done.stdout.split()[-2:]]
 
     on_main = extra_threads_and_models("preload")
-    assert on_main[0] >= 1  # the check can fail: loading on the main thread leaves OpenMP workers behind
-    assert extra_threads_and_models("preload_off_the_main_thread") == [0, on_main[1]]
+    off_main = extra_threads_and_models("preload_off_the_main_thread")
+    # the same models cached, and fewer threads left: the main thread's OpenMP workers (other libraries
+    # may leave threads of their own, in both cases alike)
+    assert off_main[1] == on_main[1] and off_main[0] < on_main[0], (on_main, off_main)
