@@ -355,37 +355,22 @@ def _write(path: Path, text: str) -> str:
     return str(path)
 
 
-PRELOAD = """
-import os, sys
-sys.path.insert(0, os.getcwd())
-import torch
-import app
-from imagination.models import registry
 
-def threads():
-    return len(os.listdir("/proc/self/task"))
+def test_the_studio_loads_its_models_off_the_main_thread_and_still_reports_a_failure(monkeypatch):
+    """The main thread must run no parallel op: its idle OpenMP team beside the run's made every studio
+    step 1.2x slower (app.py, `preload_off_the_main_thread`). A loading error still reaches the user."""
+    import threading
 
-before = threads()
-getattr(app, sys.argv[1])("cpu")
-print(threads() - before, registry._load_cached.cache_info().currsize)  # models now cached for the first run
-"""
+    import app
 
+    seen = []
+    monkeypatch.setattr(app, "preload", lambda device: seen.append((device, threading.current_thread())))
+    app.preload_off_the_main_thread("cpu")
+    assert seen and seen[0][0] == "cpu" and seen[0][1] is not threading.main_thread()
 
-@pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through /proc")
-def test_the_studio_loads_its_models_without_leaving_an_openmp_team_on_the_main_thread():
-    """A second OpenMP team beside the run's makes libgomp stop spinning: 1.2x slower steps (app.py)."""
-    import subprocess
-    import sys
+    def missing(device):
+        raise UserError("no 'clip' model is available")
 
-    def extra_threads_and_models(function):
-        done = subprocess.run([sys.executable, "-c", PRELOAD, function], cwd=Path(__file__).resolve().parents[1],
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return [int(v) for v in done.stdout.split()[-2:]]
-
-    on_main = extra_threads_and_models("preload")
-    off_main = extra_threads_and_models("preload_off_the_main_thread")
-    # the same models cached, and fewer threads left: the main thread's OpenMP workers (other libraries
-    # may leave threads of their own, in both cases alike)
-    assert off_main[1] == on_main[1] and off_main[0] < on_main[0], (on_main, off_main)
+    monkeypatch.setattr(app, "preload", missing)
+    with pytest.raises(UserError, match="no 'clip' model"):
+        app.preload_off_the_main_thread("cpu")
