@@ -75,8 +75,9 @@ def cmd_imagine(args) -> int:
         **({"preview_every": args.video_every} if args.video else {}),
     )
     video = check_video_path(args.video) if args.video else None
+    settings = settings.validated()  # bad settings fail before the output folder is made
     paths = _output_paths(args.out, args.prompt, args.seed)  # a bad path fails now, not after loading the models
-    run = Run(settings)  # validates the settings and loads the models; no step runs yet
+    run = Run(settings)  # loads the models; no step runs yet
     film = Film() if video else None
     previous = signal.signal(signal.SIGINT, lambda *_: run.stop())  # Ctrl-C keeps the image so far
     try:

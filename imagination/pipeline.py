@@ -181,6 +181,9 @@ class ImagineSettings:
                                 f"{', '.join(models)}): add the model or drop its prompts")
             if len(prompts) != len(self.prompts):
                 raise UserError(f"{len(prompts)} prompts for {model} but {len(self.prompts)} images")
+        for text in [*self.prompts, *(t for texts in self.model_prompts.values() for t in texts)]:
+            parse_prompt(text)  # the syntax, before any model loads (the CLI, the studio, a batch job's check)
+        parse_prompt(self.negative, allow_empty=True)
         return replace(self, models=list(models), augmentations=tuple(self.augmentations), **filled)
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from imagination.errors import UserError
 from imagination.io import slug
 from imagination.models import registry
-from imagination.objectives import parse_prompt
 from imagination.pipeline import ImagineSettings
 
 SETTINGS_FIELDS = set(ImagineSettings.__dataclass_fields__) - {"neuron", "device"}
@@ -145,8 +144,6 @@ def expand(fields: dict, line: int = 0) -> list[Item]:
             settings = ImagineSettings(**{**fields, "prompts": prompts, "seed": seed}).validated()
         except TypeError as error:  # a list where a number goes, ...
             raise UserError(f"a setting has the wrong type ({error})") from None
-        for text in prompts:
-            parse_prompt(text)
         for model in settings.models + ([settings.vqgan] if settings.canvas == "vqgan" else []):
             registry.resolve(model)  # every model's files present, before anything runs
         items.append(Item(key=item_key(kind, settings), name=name, kind=kind, settings=settings, captions=captions,
