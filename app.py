@@ -55,7 +55,7 @@ def preload_off_the_main_thread(device: str) -> None:
     long as that thread lives. With the main thread's team alive beside the team of the thread that
     steps a run, libgomp sees more threads than cores and stops spinning between parallel regions:
     every op then wakes its workers through the kernel. Measured with `make run`, /imagine at the
-    defaults: 100 steps in 13.2-13.8 s with the models loaded on the main thread, 11.4-12.3 s like this
+    defaults: 100 steps in 13.2-13.8 s with the models loaded on the main thread, 11.1-12.3 s like this
     (README, Speed). A thread that ends frees its team.
     """
     failure: list[BaseException] = []
