@@ -44,8 +44,9 @@ class Variant:
     def parse(cls, text: str) -> "Variant":
         name, _, rest = text.partition("=")
         words = shlex.split(rest)
-        env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
-        return cls(name, env, [w for w in words if not ("=" in w and not w.startswith("-"))])
+        is_env = [("=" in w and not w.startswith("-")) for w in words]  # ENV=VALUE, not --flag=value
+        return cls(name, dict(w.split("=", 1) for w, e in zip(words, is_env) if e),
+                   [w for w, e in zip(words, is_env) if not e])
 
 
 def run_once(variant: Variant, prompt: str, folder: Path) -> dict:
